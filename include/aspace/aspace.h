@@ -1,0 +1,107 @@
+/*
+ * aspace: the Linux memory-management subsystem as a user-space library.
+ *
+ * This is the whole public API.  Every call takes its arguments the way the
+ * matching Linux system call does (PROT_*, MAP_*, MREMAP_* and MADV_* are
+ * <sys/mman.h>'s values) and returns what the system call returns, with
+ * errors as negative errno values (-EINVAL, -ENOMEM, ...), never through
+ * errno.  Addresses are addresses in the engine's address space (an
+ * x86-64-like 47-bit user space), not host pointers.
+ *
+ * Threads: any thread may call any function at any time; no registration is
+ * needed (the library uses liburcu's "bulletproof" flavour, which registers
+ * a thread on its first read-side critical section by itself).
+ */
+#ifndef ASPACE_ASPACE_H
+#define ASPACE_ASPACE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ASPACE_PAGE_SIZE 4096UL
+
+/* One address space (a process's mm_struct). */
+struct aspace_mm;
+
+/*
+ * Creation-time settings.  Zero means "the default" for every field, so
+ * `struct aspace_config cfg = {0}` is a valid configuration and NULL is the
+ * same as a zeroed one.
+ */
+struct aspace_config {
+	/* Bytes of host memory for page frames (default 1 GiB, reserved with
+	 * MAP_NORESERVE, so only what is used costs memory).  A forked child
+	 * shares its parent's pool. */
+	size_t pool_bytes;
+	/* Per-VMA locks: ASPACE_VMA_LOCK_DEFAULT (on), _ON or _OFF.  Off makes
+	 * every fault take mmap_lock (for comparison, as without
+	 * CONFIG_PER_VMA_LOCK). */
+	int per_vma_lock;
+	/* vm.max_map_count (default 65530). */
+	unsigned long max_map_count;
+	/* Top of the top-down mmap area (default: 47-bit task size minus a
+	 * stack gap, like x86-64). */
+	unsigned long mmap_base;
+	/* Where the heap starts (default 0x555555a00000). */
+	unsigned long start_brk;
+};
+
+enum {
+	ASPACE_VMA_LOCK_DEFAULT = 0,
+	ASPACE_VMA_LOCK_ON = 1,
+	ASPACE_VMA_LOCK_OFF = 2,
+};
+
+/* Returns 0 and the new mm in *out, or -ENOMEM/-EINVAL. */
+int aspace_mm_create(const struct aspace_config *cfg, struct aspace_mm **out);
+/* Tears the address space down (like the last mmput()). */
+void aspace_mm_destroy(struct aspace_mm *mm);
+
+/* The system calls.  mmap and mremap return the address or -errno; brk
+ * returns the new break (or the old one when the request fails, as brk(2)
+ * does). */
+long aspace_mmap(struct aspace_mm *mm, unsigned long addr, unsigned long len,
+		 int prot, int flags, int fd, off_t offset);
+int aspace_munmap(struct aspace_mm *mm, unsigned long addr, unsigned long len);
+int aspace_mprotect(struct aspace_mm *mm, unsigned long addr,
+		    unsigned long len, int prot);
+long aspace_mremap(struct aspace_mm *mm, unsigned long old_addr,
+		   unsigned long old_len, unsigned long new_len, int flags,
+		   unsigned long new_addr);
+unsigned long aspace_brk(struct aspace_mm *mm, unsigned long brk);
+
+/*
+ * /proc/PID/maps of the engine's mm, byte for byte in the kernel's format.
+ * Returns a malloc()ed NUL-terminated string (free() it), or NULL on
+ * allocation failure.
+ */
+char *aspace_proc_maps(struct aspace_mm *mm);
+
+/* Counters (monotonic ones count since mm creation). */
+struct aspace_stats {
+	unsigned long nr_vmas;        /* map_count */
+	unsigned long total_vm;       /* pages mapped */
+	unsigned long rss_anon;       /* pages, like MM_ANONPAGES */
+	unsigned long rss_file;       /* MM_FILEPAGES */
+	unsigned long rss_shmem;      /* MM_SHMEMPAGES */
+	unsigned long faults;         /* handle_mm_fault calls that mapped something */
+	unsigned long cow_faults;     /* write faults that copied a page */
+	unsigned long zero_faults;    /* read faults that mapped the zero page */
+	/* Like /proc/vmstat's vma_lock_*: */
+	unsigned long vma_lock_success;
+	unsigned long vma_lock_abort;
+	unsigned long vma_lock_retry;
+	unsigned long vma_lock_miss;
+};
+void aspace_mm_stats(struct aspace_mm *mm, struct aspace_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ASPACE_ASPACE_H */

@@ -1,0 +1,84 @@
+/*
+ * rcu.h: RCU for the library, on liburcu's "bulletproof" flavour.
+ *
+ * Why urcu-bp: callers' threads are our CPUs and we cannot ask them to
+ * register with RCU; urcu-bp registers a thread the first time it enters a
+ * read-side critical section and cleans up when it exits.  Its read side is a
+ * function call and a counter update (membarrier keeps it fence-free).
+ *
+ * Publication (rcu_dereference/rcu_assign_pointer) uses C11 acquire/release
+ * atomics rather than liburcu's volatile accesses, so ThreadSanitizer sees
+ * the ordering.  TSan cannot see liburcu's grace-period machinery at all (the
+ * library is not instrumented), so under TSan every read-side unlock is a
+ * release and every reclaim an acquire on one sync object: that orders each
+ * reader before the frees that follow it, which is what a grace period
+ * guarantees.
+ *
+ * kfree_batch: objects retired under some lock of the caller's (the mmap
+ * write lock for VMAs and tree nodes) are gathered and handed to call_rcu as
+ * one batch, so a munmap costs one call_rcu, not one per object.
+ */
+#ifndef ASPACE_RCU_H
+#define ASPACE_RCU_H
+
+#include <urcu-bp.h>
+
+#undef rcu_dereference
+#undef rcu_assign_pointer
+
+#define rcu_dereference(p) __atomic_load_n(&(p), __ATOMIC_ACQUIRE)
+#define rcu_assign_pointer(p, v) __atomic_store_n(&(p), (v), __ATOMIC_RELEASE)
+#define READ_ONCE(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define WRITE_ONCE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+
+#if defined(__SANITIZE_THREAD__)
+#define ASPACE_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define ASPACE_TSAN 1
+#endif
+#endif
+
+#ifdef ASPACE_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+extern char rcu_tsan_sync;
+#define rcu_tsan_reader_done() __tsan_release(&rcu_tsan_sync)
+#define rcu_tsan_reclaim() __tsan_acquire(&rcu_tsan_sync)
+#else
+#define rcu_tsan_reader_done() do { } while (0)
+#define rcu_tsan_reclaim() do { } while (0)
+#endif
+
+#undef rcu_read_unlock
+static inline void rcu_read_unlock(void)
+{
+	rcu_tsan_reader_done();
+	urcu_bp_read_unlock();
+}
+
+#undef synchronize_rcu
+static inline void synchronize_rcu(void)
+{
+	urcu_bp_synchronize_rcu();
+	rcu_tsan_reclaim();
+}
+
+/* Call fn(head) after a grace period (wraps liburcu's call_rcu for TSan). */
+struct aspace_rcu_head {
+	struct rcu_head head;
+	void (*fn)(struct aspace_rcu_head *);
+};
+void call_rcu_aspace(struct aspace_rcu_head *h, void (*fn)(struct aspace_rcu_head *));
+/* Wait until every callback queued so far has run. */
+void rcu_barrier_aspace(void);
+
+struct kfree_batch;
+/* Queue p for kfree() after a grace period.  Never fails: without memory
+ * for a batch it waits for a grace period and frees p at once, so it must
+ * not be called inside an RCU read-side critical section. */
+void kfree_rcu_batched(struct kfree_batch **batch, void *p);
+/* Hand the gathered batch to call_rcu. */
+void kfree_batch_flush(struct kfree_batch **batch);
+
+#endif

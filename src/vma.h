@@ -1,0 +1,95 @@
+/*
+ * vma.h: VMAs, their per-VMA locks and mmap_lock (the kernel's names).
+ * The rules each function checks are in mm_types.h and DESIGN.md.
+ */
+#ifndef ASPACE_VMA_H
+#define ASPACE_VMA_H
+
+#include "debug.h"
+#include "mm_types.h"
+
+/* ---- mmap_lock (mmap_lock.c) ---- */
+void mmap_read_lock(struct mm_struct *mm);
+bool mmap_read_trylock(struct mm_struct *mm);
+void mmap_read_unlock(struct mm_struct *mm);
+void mmap_write_lock(struct mm_struct *mm);
+bool mmap_write_trylock(struct mm_struct *mm);
+void mmap_write_unlock(struct mm_struct *mm);
+void mmap_write_downgrade(struct mm_struct *mm);
+bool mmap_is_write_locked_by_me(const struct mm_struct *mm);
+bool mmap_is_locked_by_me(const struct mm_struct *mm);
+
+#define mmap_assert_locked(mm)                                                  \
+	RULE_CHECK(mmap_is_locked_by_me(mm), "mmap_assert_locked", NULL,         \
+		   "mmap_lock of mm %p not held by this thread", (void *)(mm))
+#define mmap_assert_write_locked(mm)                                            \
+	RULE_CHECK(mmap_is_write_locked_by_me(mm), "mmap_assert_write_locked",   \
+		   NULL, "mmap_lock of mm %p not held for write by this thread",  \
+		   (void *)(mm))
+
+/* ---- per-VMA locks (vma_lock.c) ---- */
+void vma_lock_init(struct vm_area_struct *vma);
+bool vma_start_read(struct vm_area_struct *vma);
+void vma_end_read(struct vm_area_struct *vma);
+void vma_start_write(struct vm_area_struct *vma);
+bool vma_is_write_locked(const struct vm_area_struct *vma);
+void vma_end_write_all(struct mm_struct *mm);
+void vma_mark_detached(struct vm_area_struct *vma, bool detached);
+
+#define vma_assert_write_locked(vma)                                            \
+	RULE_CHECK(vma_is_write_locked(vma), "vma_assert_write_locked", vma,     \
+		   "VMA not write-locked (vma_start_write) by the mmap_lock writer")
+#define vma_assert_locked(vma)                                                  \
+	RULE_CHECK(vma_is_write_locked(vma) || rwsem_readers(&(vma)->vm_lock) || \
+			   !(vma)->vm_mm->per_vma_lock,                          \
+		   "vma_assert_locked", vma, "VMA neither read- nor write-locked")
+
+/* The only ways to change vm_flags of a VMA that readers can see. */
+static inline void vm_flags_reset(struct vm_area_struct *vma, unsigned long flags)
+{
+	vma_assert_write_locked(vma);
+	vma->vm_flags = flags;
+}
+
+static inline void vm_flags_reset_once(struct vm_area_struct *vma,
+				       unsigned long flags)
+{
+	vma_assert_write_locked(vma);
+	WRITE_ONCE(vma->vm_flags, flags);
+}
+
+static inline void vm_flags_set(struct vm_area_struct *vma, unsigned long flags)
+{
+	vma_start_write(vma);
+	vma->vm_flags |= flags;
+}
+
+static inline void vm_flags_clear(struct vm_area_struct *vma, unsigned long flags)
+{
+	vma_start_write(vma);
+	vma->vm_flags &= ~flags;
+}
+
+/* Fault entry (seed 002): RCU lookup + vma_start_read + rechecks.  Returns
+ * the VMA read-locked, or NULL (then take mmap_lock and find_vma). */
+struct vm_area_struct *lock_vma_under_rcu(struct mm_struct *mm, unsigned long address);
+
+/* ---- lookups (vma.c); caller holds mmap_lock or the RCU read lock ---- */
+struct vm_area_struct *find_vma(struct mm_struct *mm, unsigned long addr);
+struct vm_area_struct *find_vma_prev(struct mm_struct *mm, unsigned long addr,
+				     struct vm_area_struct **pprev);
+struct vm_area_struct *vma_lookup(struct mm_struct *mm, unsigned long addr);
+struct vm_area_struct *vma_next(struct mm_struct *mm, struct vm_area_struct *vma);
+struct vm_area_struct *vma_prev(struct mm_struct *mm, struct vm_area_struct *vma);
+
+static inline bool vma_is_anonymous(const struct vm_area_struct *vma)
+{
+	return !vma->vm_file;
+}
+
+static inline unsigned long vma_pages(const struct vm_area_struct *vma)
+{
+	return (vma->vm_end - vma->vm_start) >> PAGE_SHIFT;
+}
+
+#endif
