@@ -1289,6 +1289,9 @@ static void worker_fork(const struct xcmd *x, struct result *r)
 		}
 		tls_buf = W.mainbuf;
 		tls_bufmax = SCN_DATA_MAX;
+		/* /proc/self was resolved at open(): it is the parent's. */
+		close(W.pagemap_fd);
+		W.pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 #ifdef HAVE_LIBURING
 		if (W.ring_ok) {
 			/* The parent's ring (and its pins) is not ours. */

@@ -289,15 +289,27 @@ static int parse_addr_str(struct pstate *p, const char *s, size_t len,
 			    what, tok_show(&t, show, sizeof(show)));
 	memcpy(a->name, s, i);
 	a->name[i] = 0;
-	if (i < len) {
+	/* NAME+N-M...: an extension; each term is a number. */
+	while (i < len) {
 		unsigned long v;
-		struct ptok n = { s + i + 1, len - i - 1 };
+		size_t j = i + 1;
+		struct ptok n;
 
+		while (j < len && s[j] != '+' && s[j] != '-')
+			j++;
+		n.s = s + i + 1;
+		n.len = j - i - 1;
 		if (tok_number(p, &n, what, &v))
 			return -EINVAL;
-		if (v > LONG_MAX)
+		if (v > (1UL << 62))
 			return perr(p, "bad number in %s: out of range", what);
-		a->off = s[i] == '-' ? -(long)v : (long)v;
+		if (s[i] == '-')
+			a->off -= (long)v;
+		else
+			a->off += (long)v;
+		if (a->off > (1L << 62) || a->off < -(1L << 62))
+			return perr(p, "bad number in %s: out of range", what);
+		i = j;
 	}
 	return 0;
 }
