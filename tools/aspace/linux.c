@@ -1308,6 +1308,8 @@ static void worker_fork(const struct xcmd *x, struct result *r)
 	close(sv[1]);
 	r->kind = RES_OK;
 	r->n = (unsigned long)pid;
+	/* The runner names the child from this (a `wait` has no name). */
+	snprintf(r->text, sizeof(r->text), "%s", x->name);
 	tls_passfd = sv[0];
 }
 
@@ -1572,19 +1574,19 @@ static void linux_exec(struct backend *b, const char *proc, const char *thread,
 	}
 	if (fd >= 0) {
 		/* A fork: the child says hello on its own socket. */
-		const struct scn_cmd *c = x->src;
 		struct lproc *child = proc_slot(b);
 		struct result hello;
 		int cfd, cex;
 
-		if (!child || !c) {
+		if (!child) {
 			close(fd);
 			kill((pid_t)r->n, SIGKILL);
 			result_set_error(r, "too many processes");
 			return;
 		}
 		memset(child, 0, sizeof(*child));
-		snprintf(child->name, SCN_NAME_MAX, "%s", x->name);
+		snprintf(child->name, SCN_NAME_MAX, "%.*s", SCN_NAME_MAX - 1,
+			 r->text);
 		child->sock = fd;
 		child->pid = (pid_t)r->n;
 		child->alive = true;
@@ -1592,11 +1594,12 @@ static void linux_exec(struct backend *b, const char *proc, const char *thread,
 		if (recv_resp(child, &hello, &cfd, &cex)) {
 			proc_kill(child);
 			result_set_error(r, "forked child %s did not start",
-					 x->name);
+					 child->name);
 			return;
 		}
 		result_release(&hello);
 		r->n = 0;
+		r->text[0] = 0;
 	}
 }
 
