@@ -1567,6 +1567,13 @@ static void linux_exec(struct backend *b, const char *proc, const char *thread,
 		return;
 	}
 	if (exited) {
+		/* The socket closes after the address space is torn down
+		 * (exit_mm comes before exit_files): wait for that, so the
+		 * next command sees the exit's effect on shared pages. */
+		char c;
+
+		while (!read_full(p->sock, &c, 1, TIMEOUT_MS))
+			;
 		close(p->sock);
 		p->alive = false;
 		if (p == &b->procs[0])
