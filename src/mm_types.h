@@ -16,7 +16,7 @@
  *   vma->detached           written under mmap write lock with the VMA
  *                           write-locked; checked by lock_vma_under_rcu
  *   the VMA tree            readers: RCU; writers: mmap write lock
- *   mm->rcu_batch           mmap write lock
+ *   mm->retired             mmap write lock
  */
 #ifndef ASPACE_MM_TYPES_H
 #define ASPACE_MM_TYPES_H
@@ -25,6 +25,7 @@
 #include "rwsem.h"
 #include "vma_tree.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -84,9 +85,11 @@ struct vm_area_struct {
 	unsigned long vm_pgoff;        /* in pages */
 	struct file *vm_file;          /* NULL for anonymous (private or not yet backed) */
 	struct anon_vma *anon_vma;     /* set by the first anonymous fault */
+	int anon_vma_chain;            /* anon_vmas chained (fork adds one) */
 	void *vm_userfaultfd_ctx;      /* for the userfaultfd issue */
 
 	struct rw_semaphore vm_lock;
+	struct rcu_retire retire;      /* freed after a grace period */
 };
 
 struct mm_struct {
@@ -106,7 +109,8 @@ struct mm_struct {
 	unsigned long start_brk, brk;
 	unsigned long def_flags;       /* mlockall(MCL_FUTURE) */
 
-	struct kfree_batch *rcu_batch; /* retired VMAs and tree nodes */
+	struct retire_list retired;    /* retired VMAs and tree nodes */
+	pthread_mutex_t anon_vma_lock; /* first-fault anon_vma assignment */
 
 	/* Counters: atomics, written by faulting threads without locks. */
 	atomic_ulong stat_vma_lock_success, stat_vma_lock_abort,
