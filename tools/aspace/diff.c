@@ -4,7 +4,9 @@
  * ("---"), the engine's is "+++"; a difference is printed as a unified diff
  * with three lines of context.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>

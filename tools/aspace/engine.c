@@ -11,7 +11,9 @@
  * Every API function is also referenced weakly, so the tool links (and says
  * ENOSYS) while a function is declared but not yet implemented.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>

@@ -3,7 +3,9 @@
  * contract's fork/copy-on-write example, laid out in an arena so that maps
  * can show it too.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "scn.h"
 
 const char scn_example_name[] = "fork-cow.scn";

@@ -5,7 +5,9 @@
  * data runs, errno names, and the filtering of /proc maps and smaps text to
  * the ranges the scenario mapped.  Backends hand it raw facts only.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>

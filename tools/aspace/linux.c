@@ -17,7 +17,9 @@
  * never calls malloc() afterwards.  A one-page shared fence mapped last
  * keeps the scenario's first mappings from merging with the worker's own.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>

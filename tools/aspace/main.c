@@ -2,7 +2,9 @@
  * main.c: the aspace command's dispatcher.  Each subcommand lives in its
  * own file and gets argv starting at its own name.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <stdio.h>
 #include <string.h>
 

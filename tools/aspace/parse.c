@@ -8,7 +8,9 @@
  * bounded, every allocation is checked, and an error never leaves a
  * half-built scenario behind.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>

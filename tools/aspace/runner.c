@@ -5,7 +5,9 @@
  * files, a forked uffd), remembering what each async thread is running, and
  * checking `=> EXPECTED`.  Backends never see a name they must resolve.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
