@@ -339,6 +339,8 @@ static int hexval(char c)
 static int data_put(struct pstate *p, unsigned char **buf, size_t *len,
 		    size_t *cap, const void *src, int c, size_t n)
 {
+	if (!n)
+		return 0;
 	if (n > SCN_DATA_MAX - *len)
 		return perr(p, "data longer than %lu bytes", SCN_DATA_MAX);
 	if (*len + n > *cap) {
