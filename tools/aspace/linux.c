@@ -785,6 +785,24 @@ skip_bind:
 
 /* ---- one command ---- */
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define ASPACE_SANITIZED 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define ASPACE_SANITIZED 1
+#endif
+
+static bool running_under_sanitizer(void)
+{
+#ifdef ASPACE_SANITIZED
+	return true;
+#else
+	return false;
+#endif
+}
+
 static void worker_fork(const struct xcmd *x, struct result *r);
 
 static void wexec(const struct xcmd *x, struct result *r)
@@ -851,12 +869,14 @@ static void wexec(const struct xcmd *x, struct result *r)
 		r->addr = (unsigned long)p;
 		return;
 	}
+	/* Raw system calls: sanitizer runtimes turn the libc wrappers of
+	 * the mlock family into no-ops. */
 	case OP_MLOCK:
 		set_ret(r, syscall(__NR_mlock2, x->addr, x->n1,
 				   x->flags & SF_ONFAULT ? MLOCK_ONFAULT : 0));
 		return;
 	case OP_MUNLOCK:
-		set_ret(r, munlock((void *)x->addr, x->n1));
+		set_ret(r, syscall(__NR_munlock, x->addr, x->n1));
 		return;
 	case OP_MLOCKALL: {
 		int fl = 0;
@@ -867,11 +887,11 @@ static void wexec(const struct xcmd *x, struct result *r)
 			fl |= MCL_FUTURE;
 		if (x->flags & SF_ONFAULT)
 			fl |= MCL_ONFAULT;
-		set_ret(r, mlockall(fl));
+		set_ret(r, syscall(__NR_mlockall, fl));
 		return;
 	}
 	case OP_MUNLOCKALL:
-		set_ret(r, munlockall());
+		set_ret(r, syscall(__NR_munlockall));
 		return;
 	case OP_MEMFD:
 	case OP_TMPFILE: {
@@ -1621,9 +1641,26 @@ static void linux_stop(struct backend *b)
 	free(b);
 }
 
+/* mlockall() in a sanitized build would lock (populate) terabytes of
+ * shadow memory: such scenarios cannot run there. */
+static const char *linux_cannot_run(const struct scn *s)
+{
+	if (!running_under_sanitizer())
+		return NULL;
+	for (size_t i = 0; i < s->ncmds; i++) {
+		const struct scn_cmd *c = s->cmds[i].sub ? s->cmds[i].sub
+							 : &s->cmds[i];
+
+		if (c->op == OP_MLOCKALL)
+			return "mlockall cannot run in a sanitizer build";
+	}
+	return NULL;
+}
+
 const struct backend_ops linux_backend = {
 	.name = "linux",
 	.start = linux_start,
 	.exec = linux_exec,
 	.stop = linux_stop,
+	.cannot_run = linux_cannot_run,
 };

@@ -226,6 +226,11 @@ int scn_run(struct scn *s, const struct run_opts *o)
 		fflush(o->out);
 		return 3;
 	}
+	if (o->backend->cannot_run && o->backend->cannot_run(s)) {
+		fprintf(o->out, "SKIP %s\n", o->backend->cannot_run(s));
+		fflush(o->out);
+		return 3;
+	}
 	memset(&rn, 0, sizeof(rn));
 	rn.o = o;
 	rn.nm = names_new();

@@ -266,6 +266,8 @@ struct backend_ops {
 	void (*exec)(struct backend *b, const char *proc, const char *thread,
 		     const struct xcmd *x, struct result *r);
 	void (*stop)(struct backend *b);
+	/* Optional: why this backend cannot run s at all (NULL: it can). */
+	const char *(*cannot_run)(const struct scn *s);
 };
 extern const struct backend_ops linux_backend;
 extern const struct backend_ops engine_backend;
