@@ -163,8 +163,23 @@ void fmt_addr(const struct names *nm, unsigned long addr, char *buf,
 			best = e;
 	}
 	if (!best) {
-		/* Only reachable for addresses below every name. */
-		snprintf(buf, len, "0x%lx", addr);
+		/* Below every name: a low absolute address (what a scenario
+		 * writes as a number, like 0) prints as itself; anything else
+		 * relative to the lowest name, so no raw address leaks. */
+		const struct nm_entry *low = NULL;
+
+		for (size_t i = 0; nm && i < nm->ne; i++)
+			if (!low || nm->e[i].addr < low->addr ||
+			    (nm->e[i].addr == low->addr &&
+			     nm->e[i].seq > low->seq))
+				low = &nm->e[i];
+		if (!low || addr < 0x10000) {
+			fmt_size(addr, sz, sizeof(sz));
+			snprintf(buf, len, "%s", sz);
+			return;
+		}
+		fmt_size(low->addr - addr, sz, sizeof(sz));
+		snprintf(buf, len, "%s-%s", low->name, sz);
 		return;
 	}
 	if (addr == best->addr) {

@@ -74,7 +74,7 @@ struct uffdio_move {
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
 
-#define NTHREADS 8
+#define NTHREADS 16
 #define THREAD_STACK (256UL << 10)
 #define NSLOTS 32   /* files, uffds, pins per process */
 #define NPROCS 64
