@@ -63,3 +63,13 @@ endforeach()
 
 add_test(NAME scenario.example COMMAND aspace run --backend=linux)
 set_tests_properties(scenario.example PROPERTIES LABELS scenario TIMEOUT 60)
+
+# The runner's parser and formatter on their own (cmocka).
+add_executable(scn_test_format ${CMAKE_CURRENT_SOURCE_DIR}/scn/test_format.c
+               ${PROJECT_SOURCE_DIR}/tools/aspace/parse.c
+               ${PROJECT_SOURCE_DIR}/tools/aspace/format.c)
+target_include_directories(scn_test_format PRIVATE
+                           ${PROJECT_SOURCE_DIR}/tools/aspace)
+target_link_libraries(scn_test_format PRIVATE PkgConfig::CMOCKA)
+add_test(NAME scenario.format COMMAND scn_test_format)
+set_tests_properties(scenario.format PROPERTIES LABELS scenario TIMEOUT 60)
