@@ -789,9 +789,15 @@ skip_bind:
 #if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
 #define ASPACE_SANITIZED 1
 #endif
+#if __has_feature(thread_sanitizer)
+#define ASPACE_TSAN 1
+#endif
 #endif
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define ASPACE_SANITIZED 1
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define ASPACE_TSAN 1
 #endif
 
 static bool running_under_sanitizer(void)
@@ -1118,8 +1124,26 @@ static struct wthread *thread_get(const char *name, bool create)
 	}
 	snprintf(free_t->name, SCN_NAME_MAX, "%s", name);
 	free_t->used = true;
-	free_t->state = 0;
 	return free_t;
+}
+
+static bool thread_busy(struct wthread *t)
+{
+	bool busy;
+
+	pthread_mutex_lock(&t->mu);
+	busy = t->state == 1;
+	pthread_mutex_unlock(&t->mu);
+	return busy;
+}
+
+/* Takes the finished command's result back: the thread is idle again. */
+static void thread_reset(struct wthread *t)
+{
+	pthread_mutex_lock(&t->mu);
+	t->passfd = -1;
+	t->state = 0;
+	pthread_mutex_unlock(&t->mu);
 }
 
 static void thread_post(struct wthread *t, const struct xcmd *x)
@@ -1210,7 +1234,7 @@ static __attribute__((noreturn)) void worker_loop(void)
 				break;
 			}
 			t = thread_get(q.thread, true);
-			if (!t || t->state == 1) {
+			if (!t || thread_busy(t)) {
 				result_set_error(&r, t ? "thread %s is busy"
 						       : "cannot start thread %s",
 						 q.thread);
@@ -1220,10 +1244,11 @@ static __attribute__((noreturn)) void worker_loop(void)
 			thread_post(t, &q.x);
 			thread_wait(t);
 			worker_send(&t->res, t->passfd, 0);
+			thread_reset(t);
 			break;
 		case REQ_ASYNC:
 			t = thread_get(q.thread, true);
-			if (!t || t->state == 1) {
+			if (!t || thread_busy(t)) {
 				result_set_error(&r, t ? "thread %s is busy"
 						       : "cannot start thread %s",
 						 q.thread);
@@ -1243,8 +1268,7 @@ static __attribute__((noreturn)) void worker_loop(void)
 			}
 			thread_wait(t);
 			worker_send(&t->res, t->passfd, 0);
-			t->passfd = -1;
-			t->state = 0;
+			thread_reset(t);
 			break;
 		default:
 			result_set_error(&r, "bad request");
@@ -1645,6 +1669,8 @@ static void linux_stop(struct backend *b)
  * shadow memory: such scenarios cannot run there. */
 static const char *linux_cannot_run(const struct scn *s)
 {
+	bool threads = false, forks = false;
+
 	if (!running_under_sanitizer())
 		return NULL;
 	for (size_t i = 0; i < s->ncmds; i++) {
@@ -1653,7 +1679,21 @@ static const char *linux_cannot_run(const struct scn *s)
 
 		if (c->op == OP_MLOCKALL)
 			return "mlockall cannot run in a sanitizer build";
+		if (s->cmds[i].op == OP_ASYNC || c->thread[0])
+			threads = true;
+		if (c->op == OP_FORK)
+			forks = true;
 	}
+#ifdef ASPACE_TSAN
+	/* Every worker thread is up before the first command, so any fork
+	 * is a fork of a multi-threaded process, which TSan refuses. */
+	(void)threads;
+	if (forks)
+		return "ThreadSanitizer cannot fork a multi-threaded process";
+#else
+	(void)threads;
+	(void)forks;
+#endif
 	return NULL;
 }
 
