@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -1297,6 +1298,17 @@ static void ring_setup(void)
 }
 #endif
 
+/* The main worker never outlives the runner (a runner killed while the
+ * worker is blocked must not leave it behind).  Forked workers must be
+ * able to outlive their parent, as real children do; the runner kills
+ * them all when the scenario ends. */
+static void die_with_parent(pid_t parent)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(1);
+}
+
 static void worker_fork(const struct xcmd *x, struct result *r)
 {
 	int sv[2];
@@ -1525,7 +1537,7 @@ static int linux_start(struct backend **out, bool verbose)
 	struct lproc *m;
 	struct result r;
 	int sv[2], fd, exited;
-	pid_t pid;
+	pid_t pid, runner;
 
 	if (!b)
 		return -ENOMEM;
@@ -1551,6 +1563,7 @@ static int linux_start(struct backend **out, bool verbose)
 		return -errno;
 	}
 	fflush(NULL);
+	runner = getpid();
 	pid = fork();
 	if (pid < 0) {
 		close(sv[0]);
@@ -1559,6 +1572,7 @@ static int linux_start(struct backend **out, bool verbose)
 		return -errno;
 	}
 	if (pid == 0) {
+		die_with_parent(runner);
 		close(sv[0]);
 		worker_main(sv[1]);
 	}
