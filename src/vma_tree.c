@@ -172,49 +172,35 @@ static void resummarize_path(struct vt_cursor *c)
 
 /* ---- readers ---- */
 
-static bool leaf_first(const struct vt_node *n, unsigned long addr, struct vt_entry *out)
+/*
+ * Copy out of a leaf, consistently: the first entry with hi > addr, or
+ * (last) the last entry with hi <= addr.
+ */
+static bool leaf_find(const struct vt_node *n, unsigned long addr, bool last,
+		      struct vt_entry *out)
 {
 	for (;;) {
 		unsigned int s = leaf_read_begin(n);
-		int nr = LD(n->nr);
-		bool found = false;
+		int nr = LD(n->nr), found = -1;
 
-		for (int i = 0; i < nr && i < VT_SLOTS; i++) {
+		if (nr > VT_SLOTS)
+			nr = VT_SLOTS; /* torn read: the retry below catches it */
+		for (int k = 0; k < nr; k++) {
+			int i = last ? nr - 1 - k : k;
 			unsigned long hi = LD(n->s[i].key);
 
-			if (hi > addr) {
-				out->lo = LD(n->s[i].lo);
-				out->hi = hi;
-				out->ptr = LD(n->s[i].ptr);
-				found = true;
+			if (last ? hi <= addr : hi > addr) {
+				found = i;
 				break;
 			}
 		}
-		if (!leaf_read_retry(n, s))
-			return found;
-	}
-}
-
-static bool leaf_last(const struct vt_node *n, unsigned long addr, struct vt_entry *out)
-{
-	for (;;) {
-		unsigned int s = leaf_read_begin(n);
-		int nr = LD(n->nr);
-		bool found = false;
-
-		for (int i = (nr < VT_SLOTS ? nr : VT_SLOTS) - 1; i >= 0; i--) {
-			unsigned long hi = LD(n->s[i].key);
-
-			if (hi <= addr) {
-				out->lo = LD(n->s[i].lo);
-				out->hi = hi;
-				out->ptr = LD(n->s[i].ptr);
-				found = true;
-				break;
-			}
+		if (found >= 0) {
+			out->lo = LD(n->s[found].lo);
+			out->hi = LD(n->s[found].key);
+			out->ptr = LD(n->s[found].ptr);
 		}
 		if (!leaf_read_retry(n, s))
-			return found;
+			return found >= 0;
 	}
 }
 
@@ -223,7 +209,7 @@ static bool find_first(const struct vt_node *n, unsigned long addr, struct vt_en
 	int i = 0;
 
 	if (n->leaf)
-		return leaf_first(n, addr, out);
+		return leaf_find(n, addr, false, out);
 	while (i < n->nr - 1 && n->s[i].key <= addr)
 		i++;
 	/* A stale-high key can send us one slot too early: go on then. */
@@ -238,7 +224,7 @@ static bool find_last(const struct vt_node *n, unsigned long addr, struct vt_ent
 	int j = 0;
 
 	if (n->leaf)
-		return leaf_last(n, addr, out);
+		return leaf_find(n, addr, true, out);
 	while (j < n->nr - 1 && n->s[j].key < addr)
 		j++;
 	for (; j >= 0; j--)
