@@ -2,7 +2,6 @@
  * debug.c: the abort path of the rule assertions (see debug.h), and the
  * per-thread id they print.  No locks: it only formats and aborts.
  */
-#define _GNU_SOURCE
 #include "debug.h"
 #include "vma.h"
 

@@ -25,6 +25,7 @@
 #include "rwsem.h"
 #include "vma_tree.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -84,6 +85,7 @@ struct vm_area_struct {
 	unsigned long vm_pgoff;        /* in pages */
 	struct file *vm_file;          /* NULL for anonymous (private or not yet backed) */
 	struct anon_vma *anon_vma;     /* set by the first anonymous fault */
+	int anon_vma_chain;            /* anon_vmas chained (fork adds one) */
 	void *vm_userfaultfd_ctx;      /* for the userfaultfd issue */
 
 	struct rw_semaphore vm_lock;
@@ -107,6 +109,7 @@ struct mm_struct {
 	unsigned long def_flags;       /* mlockall(MCL_FUTURE) */
 
 	struct kfree_batch *rcu_batch; /* retired VMAs and tree nodes */
+	pthread_mutex_t anon_vma_lock; /* first-fault anon_vma assignment */
 
 	/* Counters: atomics, written by faulting threads without locks. */
 	atomic_ulong stat_vma_lock_success, stat_vma_lock_abort,

@@ -7,7 +7,6 @@
  * futex_wait at once, so no wakeup is lost.  Wake-all is simple and cheap at
  * our thread counts; there is no hand-off.
  */
-#define _GNU_SOURCE
 #include "rwsem.h"
 #include "debug.h"
 

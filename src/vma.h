@@ -6,7 +6,14 @@
 #define ASPACE_VMA_H
 
 #include "debug.h"
+#include "file.h"
 #include "mm_types.h"
+
+#define MAX_ERRNO 4095
+#define IS_ERR_VALUE(x) ((unsigned long)(x) >= (unsigned long)-MAX_ERRNO)
+static inline void *ERR_PTR(long err) { return (void *)err; }
+static inline long PTR_ERR(const void *p) { return (long)p; }
+static inline bool IS_ERR(const void *p) { return IS_ERR_VALUE((unsigned long)p); }
 
 /* ---- mmap_lock (mmap_lock.c) ---- */
 void mmap_read_lock(struct mm_struct *mm);
@@ -81,6 +88,59 @@ struct vm_area_struct *find_vma_prev(struct mm_struct *mm, unsigned long addr,
 struct vm_area_struct *vma_lookup(struct mm_struct *mm, unsigned long addr);
 struct vm_area_struct *vma_next(struct mm_struct *mm, struct vm_area_struct *vma);
 struct vm_area_struct *vma_prev(struct mm_struct *mm, struct vm_area_struct *vma);
+
+struct vm_area_struct *find_vma_intersection(struct mm_struct *mm,
+					     unsigned long start, unsigned long end);
+
+/* ---- objects and tree updates (vma.c); mmap write lock held ---- */
+struct vm_area_struct *vm_area_alloc(struct mm_struct *mm);
+struct vm_area_struct *vm_area_dup(struct vm_area_struct *orig);
+void vm_area_free_unlinked(struct vm_area_struct *vma);
+int vma_prealloc(struct mm_struct *mm, int ops);
+void vma_iter_store_new(struct mm_struct *mm, struct vm_area_struct *vma);
+void vma_set_range(struct vm_area_struct *vma, unsigned long start,
+		   unsigned long end, unsigned long pgoff);
+void vma_remove(struct mm_struct *mm, struct vm_area_struct *vma);
+int vma_link(struct mm_struct *mm, struct vm_area_struct *vma);
+int __split_vma(struct mm_struct *mm, struct vm_area_struct *vma,
+		unsigned long addr, int new_below);
+int split_vma(struct mm_struct *mm, struct vm_area_struct *vma,
+	      unsigned long addr, int new_below);
+
+enum vma_merge_state {
+	VMA_MERGE_NOMERGE,
+	VMA_MERGE_SUCCESS,
+	VMA_MERGE_ERROR_NOMEM,
+};
+
+/* A merge request (the kernel's vma_merge_struct). */
+struct vma_merge_struct {
+	struct mm_struct *mm;
+	struct vm_area_struct *prev, *middle, *next;
+	unsigned long start, end, pgoff, flags;
+	struct file *file;
+	struct anon_vma *anon_vma;
+	void *uffd_ctx;
+	enum vma_merge_state state;
+};
+
+struct vm_area_struct *vma_merge_new_range(struct vma_merge_struct *vmg);
+struct vm_area_struct *vma_modify(struct vma_merge_struct *vmg);
+void vmg_init_modify(struct vma_merge_struct *vmg, struct vm_area_struct *prev,
+		     struct vm_area_struct *vma, unsigned long start,
+		     unsigned long end, unsigned long flags);
+
+static inline void vma_file_get(struct vm_area_struct *vma)
+{
+	if (vma->vm_file)
+		get_file(vma->vm_file);
+}
+
+static inline void vma_file_put(struct vm_area_struct *vma)
+{
+	if (vma->vm_file)
+		fput(vma->vm_file);
+}
 
 static inline bool vma_is_anonymous(const struct vm_area_struct *vma)
 {
