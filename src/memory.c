@@ -30,6 +30,7 @@
  */
 #include "memory.h"
 #include "alloc.h"
+#include "anon_vma.h"
 #include "debug.h"
 #include "folio.h"
 #include "page_alloc.h"
@@ -40,7 +41,25 @@
 #include <aspace/aspace.h>
 #include <errno.h>
 
-int anon_vma_prepare(struct vm_area_struct *vma);
+/*
+ * anon_vma_prepare asserts the VMA lock (vma_assert_locked), which a fault
+ * under mmap_lock does not hold.  Under mmap_lock held for read no VMA can
+ * be write-locked, so the read lock is always available: take it for the
+ * call.  Only the first anonymous fault of a VMA gets here.
+ */
+static int fault_anon_vma_prepare(struct vm_fault *vmf)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	int err;
+
+	if (likely(__atomic_load_n(&vma->anon_vma, __ATOMIC_ACQUIRE)))
+		return 0;
+	if ((vmf->flags & FAULT_FLAG_VMA_LOCK) || !vma_start_read(vma))
+		return anon_vma_prepare(vma);
+	err = anon_vma_prepare(vma);
+	vma_end_read(vma);
+	return err;
+}
 
 static atomic_long retry_inject;
 
@@ -192,7 +211,7 @@ static vm_fault_t do_anonymous_page(struct vm_fault *vmf)
 	}
 
 	/* Write access: a zero-filled anon page of our own. */
-	if (unlikely(anon_vma_prepare(vma)))
+	if (unlikely(fault_anon_vma_prepare(vmf)))
 		return VM_FAULT_OOM;
 	page = alloc_zeroed_page(mem->pool);
 	if (unlikely(!page))
@@ -235,7 +254,7 @@ static vm_fault_t wp_page_copy(struct vm_fault *vmf, struct folio *old)
 	pte_t entry, prev;
 	vm_fault_t ret = 0;
 
-	if (unlikely(anon_vma_prepare(vma))) {
+	if (unlikely(fault_anon_vma_prepare(vmf))) {
 		ret = VM_FAULT_OOM;
 		goto out_put_old;
 	}

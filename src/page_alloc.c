@@ -18,7 +18,6 @@
  * Deferred freeing (mmu_gather): see page_alloc.h.  A batch holds a pool
  * reference, so a pool outlives the grace periods of its last frames.
  */
-#define _GNU_SOURCE
 #include "page_alloc.h"
 #include "alloc.h"
 #include "debug.h"
