@@ -24,6 +24,7 @@
 #include "rcu.h"
 
 #include <string.h>
+#include <unistd.h>
 #include <sys/mman.h>
 
 #define HUGE_ALIGN (1UL << 21)
@@ -348,8 +349,10 @@ void pool_stats(struct page_pool *pool, unsigned long *free_pages,
 {
 	unsigned long nr;
 
-	if (atomic_load(&pool->deferred))
-		rcu_barrier_aspace();
+	/* Frames waiting for a grace period are free, just not yet back:
+	 * wait for them (the call_rcu thread runs without our help). */
+	while (atomic_load_explicit(&pool->deferred, memory_order_acquire))
+		usleep(50);
 	pthread_mutex_lock(&pool->zone_lock);
 	nr = pool->nr_free_buddy;
 	pthread_mutex_unlock(&pool->zone_lock);
@@ -368,32 +371,44 @@ void pool_stats(struct page_pool *pool, unsigned long *free_pages,
 
 #define FRAME_BATCH_MAX 500
 
+/*
+ * Our own call_rcu callback rather than call_rcu_aspace: under TSan the
+ * callback must acquire the batch (released when it was queued) before it
+ * reads anything in it.
+ */
 struct frame_batch {
-	struct aspace_rcu_head rcu;
+	struct rcu_head head;
 	struct page_pool *pool;
 	int nr;
 	struct page *frames[FRAME_BATCH_MAX];
 };
 
-static void frame_batch_free(struct aspace_rcu_head *h)
+static void frame_batch_free(struct rcu_head *head)
 {
-	struct frame_batch *b = caa_container_of(h, struct frame_batch, rcu);
-	struct page_pool *pool = b->pool;
+	struct frame_batch *b = caa_container_of(head, struct frame_batch, head);
+	struct page_pool *pool;
+	int nr;
 
 #ifdef ASPACE_TSAN
-	__tsan_acquire(h);
+	__tsan_acquire(b);
 #endif
-	for (int i = 0; i < b->nr; i++)
+	rcu_tsan_reclaim();
+	pool = b->pool;
+	nr = b->nr;
+	for (int i = 0; i < nr; i++)
 		__free_pages(b->frames[i], b->frames[i]->buddy_order);
-	atomic_fetch_sub(&pool->deferred, b->nr);
 	kfree(b);
+	atomic_fetch_sub_explicit(&pool->deferred, nr, memory_order_release);
 	pool_put(pool);
 }
 
 static void frame_batch_submit(struct frame_batch *b)
 {
 	pool_get(b->pool);
-	call_rcu_aspace(&b->rcu, frame_batch_free);
+#ifdef ASPACE_TSAN
+	__tsan_release(b);
+#endif
+	urcu_bp_call_rcu(&b->head, frame_batch_free);
 }
 
 void tlb_gather_mmu(struct mmu_gather *tlb, struct page_pool *pool)
