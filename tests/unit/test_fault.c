@@ -21,6 +21,10 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#ifndef MREMAP_MAYMOVE
+#define MREMAP_MAYMOVE 1
+#endif
+
 #define PG 4096UL
 
 static struct aspace_mm *new_mm(size_t pool_bytes, int vma_lock)
@@ -352,6 +356,50 @@ static void test_shared_anon(void **state)
 	aspace_mm_destroy(mm);
 }
 
+static void test_mremap_and_brk(void **state)
+{
+	unsigned long free0 = default_free();
+	struct aspace_mm *mm = new_mm(0, 0);
+	unsigned long a = map_anon(mm, 3 * PG, PROT_READ | PROT_WRITE);
+	unsigned long blocker, b, brk0;
+	struct aspace_fault f;
+	long v, n;
+
+	for (long i = 0; i < 3; i++)
+		assert_int_equal(aspace_write(mm, a + i * PG + 8, &i, sizeof(i), &f), 0);
+	/* Something right after it, so growing must move. */
+	blocker = (unsigned long)aspace_mmap(mm, a + 3 * PG, PG, PROT_READ,
+					     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	assert_int_equal(blocker, a + 3 * PG);
+	n = aspace_mremap(mm, a, 3 * PG, 64 * PG, MREMAP_MAYMOVE, 0);
+	assert_true(n > 0 && (unsigned long)n != a);
+	b = (unsigned long)n;
+	for (long i = 0; i < 3; i++) {
+		assert_int_equal(aspace_read(mm, b + i * PG + 8, &v, sizeof(v), &f), 0);
+		assert_int_equal(v, i);
+	}
+	assert_int_equal(aspace_read(mm, a, &v, sizeof(v), &f), -EFAULT);
+	assert_int_equal(f.code, ASPACE_FAULT_SEGV_MAPERR);
+	assert_int_equal(aspace_read(mm, b + 40 * PG, &v, sizeof(v), &f), 0);
+	assert_int_equal(v, 0);
+	/* Shrink in place drops the tail pages. */
+	assert_int_equal(aspace_mremap(mm, b, 64 * PG, PG, 0, 0), (long)b);
+	assert_int_equal(aspace_read(mm, b + PG, &v, sizeof(v), &f), -EFAULT);
+
+	/* brk: shrinking frees the pages; growing again gives zeroes. */
+	brk0 = aspace_brk(mm, 0);
+	assert_int_equal(aspace_brk(mm, brk0 + 4 * PG), brk0 + 4 * PG);
+	v = 99;
+	assert_int_equal(aspace_write(mm, brk0 + 2 * PG, &v, sizeof(v), &f), 0);
+	assert_int_equal(aspace_brk(mm, brk0), brk0);
+	assert_int_equal(aspace_read(mm, brk0 + 2 * PG, &v, sizeof(v), &f), -EFAULT);
+	assert_int_equal(aspace_brk(mm, brk0 + 4 * PG), brk0 + 4 * PG);
+	assert_int_equal(aspace_read(mm, brk0 + 2 * PG, &v, sizeof(v), &f), 0);
+	assert_int_equal(v, 0);
+	aspace_mm_destroy(mm);
+	assert_int_equal(default_free(), free0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -366,6 +414,7 @@ int main(void)
 		cmocka_unit_test(test_vma_lock_counters),
 		cmocka_unit_test(test_fault_retry),
 		cmocka_unit_test(test_shared_anon),
+		cmocka_unit_test(test_mremap_and_brk),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
