@@ -154,9 +154,15 @@ int aspace_touch(struct aspace_mm *mm, unsigned long addr, size_t len, int write
 
 	if (end < addr)
 		end = ~0UL;
-	/* One one-byte access per page: at addr, then at each page start. */
+	/*
+	 * One one-byte access per page: at addr, then at each page start.  A
+	 * touch changes no byte, so once the fault handler has mapped the page
+	 * with the needed permission the access itself is complete: it is
+	 * linearized at the end of the fault, and the handler already set
+	 * ACCESSED (and DIRTY for a write) as the access would have.
+	 */
 	while (addr < end) {
-		while (!access_fast(mem, addr, NULL, 1, op)) {
+		if (!access_fast(mem, addr, NULL, 1, op)) {
 			int code = addr >= (1UL << 47) ? ASPACE_FAULT_SEGV_MAPERR
 						      : do_user_addr_fault(m, addr, flags);
 

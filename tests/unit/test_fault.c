@@ -11,6 +11,8 @@
 #include <cmocka.h>
 
 #include "alloc.h"
+#include "testutil.h"
+#include "vma.h"
 #include "memory.h"
 #include "mm.h"
 #include "mm_mem.h"
@@ -400,6 +402,43 @@ static void test_mremap_and_brk(void **state)
 	assert_int_equal(default_free(), free0);
 }
 
+/* ---- the lock rules are asserted (debug builds) ---- */
+
+static struct aspace_mm *rule_mm;
+static unsigned long rule_addr;
+
+static void zap_without_lock(void *arg)
+{
+	struct mm_struct *mm = to_mm(rule_mm);
+
+	unmap_page_range(mm, find_vma(mm, rule_addr), rule_addr, rule_addr + PG);
+}
+
+static void free_pgtables_read_locked(void *arg)
+{
+	struct mm_struct *mm = to_mm(rule_mm);
+
+	mmap_read_lock(mm);
+	free_pgtables(mm, 0, rule_addr, rule_addr + PG, 0);
+}
+
+static void fault_without_lock(void *arg)
+{
+	struct mm_struct *mm = to_mm(rule_mm);
+
+	handle_mm_fault(find_vma(mm, rule_addr), rule_addr, FAULT_FLAG_WRITE, NULL);
+}
+
+static void test_lock_rules(void **state)
+{
+	rule_mm = new_mm(0, 0);
+	rule_addr = map_anon(rule_mm, PG, PROT_READ | PROT_WRITE);
+	assert_true(expect_abort(zap_without_lock, NULL, "mmap_assert_locked"));
+	assert_true(expect_abort(free_pgtables_read_locked, NULL, "mmap_assert_write_locked"));
+	assert_true(expect_abort(fault_without_lock, NULL, "mmap_assert_locked"));
+	aspace_mm_destroy(rule_mm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -415,6 +454,7 @@ int main(void)
 		cmocka_unit_test(test_fault_retry),
 		cmocka_unit_test(test_shared_anon),
 		cmocka_unit_test(test_mremap_and_brk),
+		cmocka_unit_test(test_lock_rules),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,11 +10,13 @@
 #include <cmocka.h>
 
 #include "folio.h"
+#include "memory.h"
 #include "mm.h"
 #include "mm_mem.h"
 #include "page_alloc.h"
 #include "pgtable.h"
 #include "rcu.h"
+#include "vma.h"
 
 #include <aspace/aspace.h>
 #include <errno.h>
@@ -239,6 +241,101 @@ static void test_fork_zero_page_and_readonly(void **state)
 	aspace_mm_destroy(p);
 }
 
+/* A fault as GUP would raise it: under mmap_lock, no retry. */
+static vm_fault_t gup_fault(struct aspace_mm *amm, unsigned long addr, unsigned int flags)
+{
+	struct mm_struct *mm = to_mm(amm);
+	struct vm_area_struct *vma;
+	vm_fault_t ret;
+
+	mmap_read_lock(mm);
+	vma = find_vma(mm, addr);
+	assert_non_null(vma);
+	ret = handle_mm_fault(vma, addr, flags, NULL);
+	mmap_read_unlock(mm);
+	return ret;
+}
+
+static void test_unshare(void **state)
+{
+	struct aspace_mm *p = new_mm(), *c;
+	unsigned long a = map_anon(p, 3 * PG);
+	long ro;
+	struct page *before, *after;
+	struct aspace_stats st;
+
+	put_long(p, a, 31);
+	assert_int_equal(aspace_fork(p, &c), 0);
+
+	/* FAULT_FLAG_UNSHARE on a COW page: a private copy, still read-only. */
+	before = page_of(c, a);
+	assert_int_equal(gup_fault(c, a, FAULT_FLAG_UNSHARE), 0);
+	after = page_of(c, a);
+	assert_ptr_not_equal(before, after);
+	assert_true(PageAnonExclusive(after));
+	assert_false(pte_write(pte_of(c, a)));
+	assert_int_equal(get_long(c, a), 31);
+	assert_int_equal(folio_mapcount(page_folio(before)), 1);
+	/* A second unshare finds it exclusive: nothing to do. */
+	assert_int_equal(gup_fault(c, a, FAULT_FLAG_UNSHARE), 0);
+	assert_ptr_equal(page_of(c, a), after);
+	/* The write fault that follows reuses it without copying. */
+	aspace_mm_stats(c, &st);
+	put_long(c, a, 32);
+	assert_ptr_equal(page_of(c, a), after);
+	assert_true(pte_write(pte_of(c, a)));
+	assert_int_equal(get_long(p, a), 31);
+
+	/* The shared zero page in a private writable mapping is unshared too. */
+	assert_int_equal(aspace_read(c, a + PG, &ro, sizeof(ro), NULL), 0);
+	assert_true(pte_special(pte_of(c, a + PG)));
+	assert_int_equal(gup_fault(c, a + PG, FAULT_FLAG_UNSHARE), 0);
+	assert_false(pte_special(pte_of(c, a + PG)));
+	assert_false(pte_write(pte_of(c, a + PG)));
+	assert_true(PageAnonExclusive(page_of(c, a + PG)));
+	assert_int_equal(get_long(c, a + PG), 0);
+
+	/* Nothing mapped: nothing to unshare. */
+	assert_int_equal(gup_fault(c, a + 2 * PG, FAULT_FLAG_UNSHARE), 0);
+	assert_int_equal(pte_of(c, a + 2 * PG), 0);
+	/* UNSHARE with WRITE, or on a shared mapping, is a bug: SIGSEGV. */
+	assert_int_equal(gup_fault(c, a, FAULT_FLAG_UNSHARE | FAULT_FLAG_WRITE), VM_FAULT_SIGSEGV);
+	{
+		long s = aspace_mmap(c, 0, PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+		assert_int_equal(gup_fault(c, (unsigned long)s, FAULT_FLAG_UNSHARE), VM_FAULT_SIGSEGV);
+	}
+	aspace_mm_destroy(c);
+	aspace_mm_destroy(p);
+}
+
+static void test_fork_copies_pinned_page(void **state)
+{
+	struct aspace_mm *p = new_mm(), *c;
+	unsigned long a = map_anon(p, PG);
+	struct page *pg;
+
+	put_long(p, a, 41);
+	pg = page_of(p, a);
+	/* What a FOLL_PIN would leave behind (the GUP issue). */
+	folio_get(page_folio(pg));
+	atomic_fetch_add(&pg->_pincount, 1);
+	assert_int_equal(aspace_fork(p, &c), 0);
+	/* The child got its own copy; the parent's mapping is untouched. */
+	assert_ptr_not_equal(page_of(c, a), pg);
+	assert_ptr_equal(page_of(p, a), pg);
+	assert_true(PageAnonExclusive(pg));
+	assert_true(pte_write(pte_of(p, a)));
+	assert_int_equal(get_long(c, a), 41);
+	put_long(p, a, 42); /* the pin sees what the parent writes */
+	assert_int_equal(get_long(c, a), 41);
+	assert_int_equal(((long *)page_address(pg))[0], 42);
+	atomic_fetch_sub(&pg->_pincount, 1);
+	folio_put(page_folio(pg));
+	aspace_mm_destroy(c);
+	aspace_mm_destroy(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -247,6 +344,8 @@ int main(void)
 		cmocka_unit_test(test_dontfork_wipeonfork),
 		cmocka_unit_test(test_shared_anon_fork),
 		cmocka_unit_test(test_fork_zero_page_and_readonly),
+		cmocka_unit_test(test_unshare),
+		cmocka_unit_test(test_fork_copies_pinned_page),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
