@@ -25,7 +25,7 @@ struct mm_struct *mm_alloc(const struct aspace_config *cfg, struct mm_struct *pa
 		return NULL;
 	init_rwsem(&mm->mmap_lock);
 	pthread_mutex_init(&mm->anon_vma_lock, NULL);
-	vt_init(&mm->mm_mt, &mm->rcu_batch);
+	vt_init(&mm->mm_mt, &mm->retired);
 	if (parent) {
 		mm->per_vma_lock = parent->per_vma_lock;
 		mm->max_map_count = parent->max_map_count;
@@ -53,22 +53,29 @@ struct mm_struct *mm_alloc(const struct aspace_config *cfg, struct mm_struct *pa
 	return mm;
 }
 
-/* Tear down every VMA, page and table, then the mm itself. */
+/*
+ * Tear down every VMA, page and table, then the mm itself.  No other thread
+ * may use the mm any more, so VMAs and tree nodes are freed at once.
+ */
 void mm_free(struct mm_struct *mm)
 {
-	struct vm_area_struct *vma;
+	struct vm_area_struct *vma, *next;
 
 	mmap_write_lock(mm);
-	while ((vma = find_vma(mm, 0))) {
-		vma_start_write(vma);
+	for (vma = find_vma(mm, 0); vma; vma = next) {
+		next = vma_next(mm, vma);
 		unmap_page_range(mm, vma, vma->vm_start, vma->vm_end);
-		vma_remove(mm, vma);
 	}
 	free_pgtables(mm, 0, 0, mm->task_size, mm->task_size);
+	for (vma = find_vma(mm, 0); vma; vma = next) {
+		next = vma_next(mm, vma);
+		vm_area_free_unlinked(vma);
+	}
+	vt_destroy(&mm->mm_mt);
+	mm->map_count = 0;
 	mm->total_vm = mm->locked_vm = 0;
 	mmap_write_unlock(mm);
 	mm_mem_destroy(mm);
-	vt_destroy(&mm->mm_mt);
 	pthread_mutex_destroy(&mm->anon_vma_lock);
 	kfree(mm);
 }

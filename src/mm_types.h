@@ -16,7 +16,7 @@
  *   vma->detached           written under mmap write lock with the VMA
  *                           write-locked; checked by lock_vma_under_rcu
  *   the VMA tree            readers: RCU; writers: mmap write lock
- *   mm->rcu_batch           mmap write lock
+ *   mm->retired             mmap write lock
  */
 #ifndef ASPACE_MM_TYPES_H
 #define ASPACE_MM_TYPES_H
@@ -89,6 +89,7 @@ struct vm_area_struct {
 	void *vm_userfaultfd_ctx;      /* for the userfaultfd issue */
 
 	struct rw_semaphore vm_lock;
+	struct rcu_retire retire;      /* freed after a grace period */
 };
 
 struct mm_struct {
@@ -108,7 +109,7 @@ struct mm_struct {
 	unsigned long start_brk, brk;
 	unsigned long def_flags;       /* mlockall(MCL_FUTURE) */
 
-	struct kfree_batch *rcu_batch; /* retired VMAs and tree nodes */
+	struct retire_list retired;    /* retired VMAs and tree nodes */
 	pthread_mutex_t anon_vma_lock; /* first-fault anon_vma assignment */
 
 	/* Counters: atomics, written by faulting threads without locks. */

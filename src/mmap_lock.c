@@ -95,7 +95,7 @@ static void mmap_write_release_prep(struct mm_struct *mm)
 {
 	mmap_assert_write_locked(mm);
 	vma_end_write_all(mm);
-	kfree_batch_flush(&mm->rcu_batch);
+	retire_list_flush(&mm->retired);
 }
 
 void mmap_write_unlock(struct mm_struct *mm)

@@ -12,8 +12,14 @@
  *   FIXED or DONTUNMAP without MAYMOVE: EINVAL; unknown flag: EINVAL
  *
  * Errors checked before taking the lock (check_mremap_params) come first,
- * then those that need the VMA (no VMA at addr: EFAULT; growing or moving
- * past the VMA's end: EFAULT; VM_DONTEXPAND/VM_PFNMAP: EFAULT).
+ * then the map_count headroom (ENOMEM), then those that need the VMA
+ * (check_prep_vma: no VMA at addr: EFAULT; growing or moving past the VMA's
+ * end: EFAULT; VM_DONTEXPAND/VM_PFNMAP: EFAULT; old_len 0 on a private
+ * mapping: EINVAL).
+ *
+ * MAYMOVE|FIXED with old_len == new_len is a pure move and, as in Linux 6.17
+ * and later, may span several VMAs (remap_move): each is moved keeping the
+ * gaps between them; a gap at the start is EFAULT.
  */
 #include "mm.h"
 #include "anon_vma.h"
@@ -27,8 +33,9 @@
 #endif
 
 struct vma_remap_struct {
-	unsigned long addr, old_len, new_len, new_addr;
+	unsigned long addr, old_len, new_len, new_addr, delta;
 	int flags;
+	enum { MREMAP_NO_RESIZE, MREMAP_SHRINK, MREMAP_EXPAND } type;
 	struct vm_area_struct *vma;
 };
 
@@ -37,7 +44,7 @@ static bool vrm_implies_new_addr(const struct vma_remap_struct *vrm)
 	return vrm->flags & (MREMAP_FIXED | MREMAP_DONTUNMAP);
 }
 
-static long check_mremap_params(struct mm_struct *mm, struct vma_remap_struct *vrm)
+static long check_mremap_params(struct mm_struct *mm, const struct vma_remap_struct *vrm)
 {
 	if (vrm->flags & ~(MREMAP_FIXED | MREMAP_MAYMOVE | MREMAP_DONTUNMAP))
 		return -EINVAL;
@@ -57,18 +64,57 @@ static long check_mremap_params(struct mm_struct *mm, struct vma_remap_struct *v
 		return -EINVAL;
 	if ((vrm->flags & MREMAP_DONTUNMAP) && vrm->old_len != vrm->new_len)
 		return -EINVAL;
-	if ((vrm->flags & MREMAP_FIXED) && vrm->addr < vrm->new_addr + vrm->new_len &&
+	if (vrm->addr < vrm->new_addr + vrm->new_len &&
 	    vrm->new_addr < vrm->addr + vrm->old_len)
 		return -EINVAL;
-	if ((unsigned long)mm->map_count + 2 >= mm->max_map_count - 3)
-		return -ENOMEM;
+	return 0;
+}
+
+/* Worst case, a move adds two VMAs; the unmaps before it two more. */
+static bool map_count_headroom(struct mm_struct *mm, int extra)
+{
+	return (unsigned long)mm->map_count + extra + 2 <= mm->max_map_count;
+}
+
+static long check_prep_vma(struct vma_remap_struct *vrm)
+{
+	struct vm_area_struct *vma = vrm->vma;
+	unsigned long old_len = vrm->old_len, pgoff;
+
+	if (!vma)
+		return -EFAULT;
+	vrm->delta = vrm->new_len > vrm->old_len ? vrm->new_len - vrm->old_len
+						 : vrm->old_len - vrm->new_len;
+	vrm->type = vrm->new_len == vrm->old_len ? MREMAP_NO_RESIZE
+		    : vrm->new_len < vrm->old_len ? MREMAP_SHRINK : MREMAP_EXPAND;
+	if (!vrm_implies_new_addr(vrm))
+		vrm->new_addr = vrm->addr;
+	if (vrm->type != MREMAP_EXPAND && !vrm_implies_new_addr(vrm))
+		return 0;
+	/* old_len 0 "duplicates" a shared mapping; private ones refuse. */
+	if (!old_len && !(vma->vm_flags & (VM_SHARED | VM_MAYSHARE)))
+		return -EINVAL;
+	if ((vrm->flags & MREMAP_DONTUNMAP) && (vma->vm_flags & (VM_DONTEXPAND | VM_PFNMAP)))
+		return -EINVAL;
+	if (vrm->type == MREMAP_SHRINK)
+		old_len = vrm->new_len; /* only what stays must fit the VMA */
+	if (old_len > vma->vm_end - vrm->addr)
+		return -EFAULT;
+	if (vrm->new_len == old_len)
+		return 0;
+	pgoff = vma->vm_pgoff + ((vrm->addr - vma->vm_start) >> PAGE_SHIFT);
+	if (pgoff + (vrm->new_len >> PAGE_SHIFT) < pgoff)
+		return -EINVAL;
+	if (vma->vm_flags & (VM_DONTEXPAND | VM_PFNMAP))
+		return -EFAULT;
 	return 0;
 }
 
 /*
- * Make a copy of vma's [addr, addr+len) at new_addr: merged into a
- * neighbour there when compatible, else a new VMA.  An anonymous VMA that
- * never faulted takes the pgoff of its new place, so it can merge there.
+ * Make vma's [addr, addr+len) appear at new_addr: merged into a neighbour
+ * there when compatible, else a new VMA.  An anonymous VMA that never
+ * faulted takes the pgoff of its new place, so it can merge there (even
+ * with itself, when the destination touches the source).
  */
 static struct vm_area_struct *copy_vma(struct mm_struct *mm, struct vm_area_struct *vma,
 				       unsigned long addr, unsigned long len,
@@ -76,14 +122,13 @@ static struct vm_area_struct *copy_vma(struct mm_struct *mm, struct vm_area_stru
 {
 	unsigned long pgoff = vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT);
 	struct vma_merge_struct vmg = { 0 };
-	struct vm_area_struct *new, *prev, *next;
+	struct vm_area_struct *new;
 
 	if (vma_is_anonymous(vma) && !vma->anon_vma)
 		pgoff = new_addr >> PAGE_SHIFT;
-	next = find_vma_prev(mm, new_addr, &prev);
 	vmg.mm = mm;
-	vmg.prev = prev;
-	vmg.next = next;
+	vmg.next = find_vma_prev(mm, new_addr, &vmg.prev);
+	vmg.middle = vma;
 	vmg.start = new_addr;
 	vmg.end = new_addr + len;
 	vmg.pgoff = pgoff;
@@ -114,69 +159,91 @@ static struct vm_area_struct *copy_vma(struct mm_struct *mm, struct vm_area_stru
 	return new;
 }
 
+/* The source range is gone: unmap it without uncharging what moved. */
+static long unmap_source(struct mm_struct *mm, struct vm_area_struct *vma,
+			 unsigned long addr, unsigned long len)
+{
+	bool accountable = vma->vm_flags & VM_ACCOUNT;
+	unsigned long vm_start = vma->vm_start, vm_end = vma->vm_end;
+	struct vm_area_struct *rest;
+	long err;
+
+	if (accountable)
+		vm_flags_clear(vma, VM_ACCOUNT);
+	err = do_munmap(mm, addr, len);
+	if (err || !accountable)
+		return err;
+	if (vm_start < addr && (rest = vma_lookup(mm, addr - 1)))
+		vm_flags_set(rest, VM_ACCOUNT);
+	if (vm_end > addr + len && (rest = vma_lookup(mm, addr + len)))
+		vm_flags_set(rest, VM_ACCOUNT);
+	return 0;
+}
+
 static long move_vma(struct mm_struct *mm, struct vma_remap_struct *vrm)
 {
 	struct vm_area_struct *vma = vrm->vma, *new_vma;
-	unsigned long old_addr = vrm->addr, len = vrm->old_len;
-	unsigned long new_len = vrm->new_len;
-	unsigned long vm_flags = vma->vm_flags;
-	unsigned long acct_start = 0, acct_end = 0;
-	int err;
+	unsigned long old_addr = vrm->addr, old_len = vrm->old_len;
+	unsigned long vm_flags = vma->vm_flags, vm_start = vma->vm_start;
+	unsigned long vm_end = vma->vm_end;
 
-	if ((unsigned long)mm->map_count >= mm->max_map_count - 3)
+	if (!map_count_headroom(mm, 0))
 		return -ENOMEM;
-	new_vma = copy_vma(mm, vma, old_addr, new_len, vrm->new_addr);
+	vma_start_write(vma);
+	new_vma = copy_vma(mm, vma, old_addr, vrm->new_len, vrm->new_addr);
 	if (!new_vma)
 		return -ENOMEM;
-	/* copy_vma may have merged into or next to vma: look it up again. */
+	/* The copy may have merged into the source itself. */
 	vma = vma_lookup(mm, old_addr);
-	move_page_tables(vma, old_addr, new_vma, vrm->new_addr, len);
-	mm->total_vm += new_len >> PAGE_SHIFT;
+	move_page_tables(vma, old_addr, new_vma, vrm->new_addr, old_len);
+	mm->total_vm += vrm->new_len >> PAGE_SHIFT;
 	if (vm_flags & VM_LOCKED)
-		mm->locked_vm += new_len >> PAGE_SHIFT;
+		mm->locked_vm += vrm->new_len >> PAGE_SHIFT;
 
 	if (vrm->flags & MREMAP_DONTUNMAP) {
-		/* The old range stays, unlocked and (its pages moved) empty. */
+		/* The old range stays, unlocked and (its pages gone) empty. */
 		vm_flags_clear(vma, VM_LOCKED_MASK);
-		if (vm_flags & VM_LOCKED)
-			mm->locked_vm -= len >> PAGE_SHIFT;
-		if (new_vma != vma && vma->vm_start == old_addr &&
-		    vma->vm_end == old_addr + len && vma->anon_vma) {
+		if (new_vma != vma && vm_start == old_addr && vm_end == old_addr + old_len &&
+		    vma->anon_vma) {
 			anon_vma_put(vma->anon_vma);
 			vma->anon_vma = NULL;
 			vma->anon_vma_chain = 0;
 		}
 		return (long)vrm->new_addr;
 	}
-	/* The unmap must not uncharge what moved: hide VM_ACCOUNT meanwhile. */
-	if (vm_flags & VM_ACCOUNT) {
-		vm_flags_clear(vma, VM_ACCOUNT);
-		if (vma->vm_start < old_addr)
-			acct_start = vma->vm_start;
-		if (vma->vm_end > old_addr + len)
-			acct_end = vma->vm_end;
-	}
-	err = do_munmap(mm, old_addr, len);
-	if (vm_flags & VM_ACCOUNT) {
-		if (acct_start) {
-			vma = vma_lookup(mm, acct_start);
-			if (vma)
-				vm_flags_set(vma, VM_ACCOUNT);
-		}
-		if (acct_end) {
-			vma = vma_lookup(mm, acct_end - 1);
-			if (vma)
-				vm_flags_set(vma, VM_ACCOUNT);
-		}
-	}
-	if (err)
-		return err;
+	unmap_source(mm, vma, old_addr, old_len);
 	return (long)vrm->new_addr;
 }
 
 static long shrink_vma(struct mm_struct *mm, struct vma_remap_struct *vrm)
 {
-	return do_munmap(mm, vrm->addr + vrm->new_len, vrm->old_len - vrm->new_len);
+	long err = do_munmap(mm, vrm->addr + vrm->new_len, vrm->delta);
+
+	vrm->vma = NULL;
+	if (err)
+		return err;
+	vrm->vma = vma_lookup(mm, vrm->addr);
+	return vrm->vma ? 0 : -EFAULT;
+}
+
+static long vrm_set_new_addr(struct mm_struct *mm, struct vma_remap_struct *vrm)
+{
+	struct vm_area_struct *vma = vrm->vma;
+	unsigned long pgoff = vma->vm_pgoff + ((vrm->addr - vma->vm_start) >> PAGE_SHIFT);
+	unsigned long map_flags = 0;
+	long res;
+
+	if (vrm->flags & MREMAP_FIXED)
+		map_flags |= MAP_FIXED;
+	if (vma->vm_flags & VM_MAYSHARE)
+		map_flags |= MAP_SHARED;
+	res = get_unmapped_area(mm, vma->vm_file,
+				vrm_implies_new_addr(vrm) ? vrm->new_addr : 0,
+				vrm->new_len, pgoff, map_flags);
+	if (IS_ERR_VALUE(res))
+		return res;
+	vrm->new_addr = (unsigned long)res;
+	return 0;
 }
 
 /* Room right after the VMA for it to grow by delta? */
@@ -196,34 +263,115 @@ static bool vma_expandable(struct mm_struct *mm, struct vm_area_struct *vma,
 static long expand_vma(struct mm_struct *mm, struct vma_remap_struct *vrm)
 {
 	struct vm_area_struct *vma = vrm->vma;
-	unsigned long delta = vrm->new_len - vrm->old_len;
+	long err;
 
-	if (vrm->old_len == vma->vm_end - vrm->addr && vma_expandable(mm, vma, delta)) {
+	if (vma->vm_end - vrm->addr == vrm->old_len && vma_expandable(mm, vma, vrm->delta)) {
 		struct vma_merge_struct vmg = { 0 };
-		struct vm_area_struct *merged;
 
+		/* The extension merges into vma, and into next if it touches. */
 		vmg.mm = mm;
 		vmg.prev = vma;
-		vmg.middle = NULL;
 		vmg.next = vma_next(mm, vma);
 		vmg.start = vma->vm_end;
-		vmg.end = vma->vm_end + delta;
+		vmg.end = vma->vm_end + vrm->delta;
 		vmg.pgoff = vma->vm_pgoff + vma_pages(vma);
 		vmg.flags = vma->vm_flags;
 		vmg.file = vma->vm_file;
 		vmg.anon_vma = vma->anon_vma;
 		vmg.uffd_ctx = vma->vm_userfaultfd_ctx;
-		merged = vma_merge_new_range(&vmg);
-		if (!merged)
+		if (!vma_merge_new_range(&vmg))
 			return -ENOMEM;
-		mm->total_vm += delta >> PAGE_SHIFT;
-		if (vma->vm_flags & VM_LOCKED)
-			mm->locked_vm += delta >> PAGE_SHIFT;
+		mm->total_vm += vrm->delta >> PAGE_SHIFT;
+		if (vmg.flags & VM_LOCKED)
+			mm->locked_vm += vrm->delta >> PAGE_SHIFT;
 		return (long)vrm->addr;
 	}
 	if (!(vrm->flags & MREMAP_MAYMOVE))
 		return -ENOMEM;
-	return -EAGAIN; /* the caller moves it */
+	err = vrm_set_new_addr(mm, vrm);
+	if (err)
+		return err;
+	return move_vma(mm, vrm);
+}
+
+static long mremap_to(struct mm_struct *mm, struct vma_remap_struct *vrm)
+{
+	long err;
+
+	if (vrm->flags & MREMAP_FIXED) {
+		err = do_munmap(mm, vrm->new_addr, vrm->new_len);
+		if (err)
+			return err;
+		vrm->vma = vma_lookup(mm, vrm->addr);
+		if (!vrm->vma)
+			return -EFAULT;
+	}
+	if (vrm->type == MREMAP_SHRINK) {
+		err = shrink_vma(mm, vrm);
+		if (err)
+			return err;
+		vrm->old_len = vrm->new_len;
+	}
+	err = vrm_set_new_addr(mm, vrm);
+	if (err)
+		return err;
+	return move_vma(mm, vrm);
+}
+
+static long mremap_at(struct mm_struct *mm, struct vma_remap_struct *vrm)
+{
+	long err;
+
+	switch (vrm->type) {
+	case MREMAP_NO_RESIZE:
+		return (long)vrm->addr;
+	case MREMAP_SHRINK:
+		err = shrink_vma(mm, vrm);
+		return err == -EFAULT ? (long)vrm->addr : err ? err : (long)vrm->addr;
+	case MREMAP_EXPAND:
+		return expand_vma(mm, vrm);
+	}
+	return -EINVAL;
+}
+
+/* MAYMOVE|FIXED, same size: move every VMA of the range, keeping gaps. */
+static long remap_move(struct mm_struct *mm, struct vma_remap_struct *vrm)
+{
+	unsigned long start = vrm->addr, end = vrm->addr + vrm->old_len;
+	unsigned long target = vrm->new_addr, last_end = 0, pos = start;
+	bool seen = false;
+	long res = -EFAULT;
+	struct vm_area_struct *vma;
+
+	while (pos < end && (vma = find_vma(mm, pos)) && vma->vm_start < end) {
+		unsigned long addr = vma->vm_start > start ? vma->vm_start : start;
+		unsigned long len = (vma->vm_end < end ? vma->vm_end : end) - addr;
+		unsigned long offset;
+		long r;
+
+		if (!seen && start < vma->vm_start)
+			return -EFAULT;
+		offset = seen ? vma->vm_start - last_end : 0;
+		last_end = vma->vm_end;
+		vrm->vma = vma;
+		vrm->addr = addr;
+		vrm->new_addr = target + offset;
+		vrm->old_len = vrm->new_len = len;
+		if (vma->vm_userfaultfd_ctx && (seen || vma->vm_end < end))
+			return -EFAULT;
+		r = check_prep_vma(vrm);
+		if (!r)
+			r = mremap_to(mm, vrm);
+		if (IS_ERR_VALUE(r))
+			return r;
+		if (!seen)
+			res = r;
+		seen = true;
+		target = (unsigned long)r + len;
+		/* Go on after the VMA as it was: the move may have merged it. */
+		pos = last_end;
+	}
+	return res;
 }
 
 long aspace_mremap(struct aspace_mm *amm, unsigned long addr, unsigned long old_len,
@@ -237,88 +385,23 @@ long aspace_mremap(struct aspace_mm *amm, unsigned long addr, unsigned long old_
 		.new_addr = new_addr,
 		.flags = flags,
 	};
-	struct vm_area_struct *vma;
-	unsigned long pgoff, map_flags;
 	long ret;
 
 	ret = check_mremap_params(mm, &vrm);
 	if (ret)
 		return ret;
 	mmap_write_lock(mm);
-	vma = vrm.vma = vma_lookup(mm, addr);
-	ret = -EFAULT;
-	if (!vma)
-		goto out;
-	if (!vrm_implies_new_addr(&vrm))
-		vrm.new_addr = addr;
-	if (vrm.new_len > vrm.old_len || vrm_implies_new_addr(&vrm)) {
-		if (vrm.old_len > vma->vm_end - addr)
-			goto out;
-		if (vrm.new_len != vrm.old_len) {
-			pgoff = vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT);
-			ret = -EINVAL;
-			if (pgoff + (vrm.new_len >> PAGE_SHIFT) < pgoff)
-				goto out;
-			ret = -EFAULT;
-			if (vma->vm_flags & (VM_DONTEXPAND | VM_PFNMAP))
-				goto out;
-		}
-	}
-	if ((flags & MREMAP_DONTUNMAP) && (vma->vm_flags & (VM_DONTEXPAND | VM_PFNMAP))) {
-		ret = -EINVAL;
-		goto out;
-	}
-
-	if (vrm_implies_new_addr(&vrm)) {
-		if (flags & MREMAP_FIXED) {
-			ret = do_munmap(mm, vrm.new_addr, vrm.new_len);
-			if (ret)
-				goto out;
-			vrm.vma = vma_lookup(mm, addr);
-			ret = -EFAULT;
-			if (!vrm.vma)
-				goto out;
-		}
-		if (vrm.new_len < vrm.old_len) {
-			ret = shrink_vma(mm, &vrm);
-			if (ret)
-				goto out;
-			vrm.old_len = vrm.new_len;
-			vrm.vma = vma_lookup(mm, addr);
-		}
-		map_flags = MAP_FIXED | ((vrm.vma->vm_flags & VM_MAYSHARE) ? MAP_SHARED : 0);
-		if (!(flags & MREMAP_FIXED)) {
-			pgoff = vrm.vma->vm_pgoff + ((addr - vrm.vma->vm_start) >> PAGE_SHIFT);
-			ret = get_unmapped_area(mm, vrm.vma->vm_file, 0, vrm.new_len, pgoff,
-						map_flags & ~MAP_FIXED);
-			if (IS_ERR_VALUE(ret))
-				goto out;
-			vrm.new_addr = (unsigned long)ret;
-		}
-		ret = move_vma(mm, &vrm);
-		goto out;
-	}
-	if (vrm.new_len == vrm.old_len) {
-		ret = (long)addr;
-	} else if (vrm.new_len < vrm.old_len) {
-		ret = shrink_vma(mm, &vrm);
-		if (!ret)
-			ret = (long)addr;
+	if (!map_count_headroom(mm, 2)) {
+		ret = -ENOMEM;
+	} else if ((flags & MREMAP_FIXED) && vrm.old_len == vrm.new_len) {
+		ret = remap_move(mm, &vrm);
 	} else {
-		ret = expand_vma(mm, &vrm);
-		if (ret == -EAGAIN) {
-			/* Move [addr, addr+old_len) to a new place of new_len. */
-			pgoff = vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT);
-			map_flags = (vma->vm_flags & VM_MAYSHARE) ? MAP_SHARED : 0;
-			ret = get_unmapped_area(mm, vma->vm_file, 0, vrm.new_len, pgoff,
-						map_flags);
-			if (IS_ERR_VALUE(ret))
-				goto out;
-			vrm.new_addr = (unsigned long)ret;
-			ret = move_vma(mm, &vrm);
-		}
+		vrm.vma = vma_lookup(mm, addr);
+		ret = check_prep_vma(&vrm);
+		if (!ret)
+			ret = vrm_implies_new_addr(&vrm) ? mremap_to(mm, &vrm)
+							 : mremap_at(mm, &vrm);
 	}
-out:
 	mmap_write_unlock(mm);
 	return ret;
 }

@@ -13,12 +13,9 @@
 char rcu_tsan_sync;
 #endif
 
-#define KFREE_BATCH_MAX 60
-
-struct kfree_batch {
+struct retire_batch {
 	struct aspace_rcu_head rcu;
-	int nr;
-	void *ptr[KFREE_BATCH_MAX];
+	struct rcu_retire *head;
 };
 
 static void rcu_trampoline(struct rcu_head *head)
@@ -44,47 +41,41 @@ void rcu_barrier_aspace(void)
 	rcu_tsan_reclaim();
 }
 
-static void kfree_batch_free(struct aspace_rcu_head *h)
+static void free_chain(struct rcu_retire *r)
 {
-	struct kfree_batch *b = caa_container_of(h, struct kfree_batch, rcu);
+	while (r) {
+		struct rcu_retire *next = r->next;
+
+		kfree(r->obj);
+		r = next;
+	}
+}
+
+static void retire_batch_free(struct aspace_rcu_head *h)
+{
+	struct retire_batch *b = caa_container_of(h, struct retire_batch, rcu);
 
 #ifdef ASPACE_TSAN
 	__tsan_acquire(h);
 #endif
-	for (int i = 0; i < b->nr; i++)
-		kfree(b->ptr[i]);
+	free_chain(b->head);
 	kfree(b);
 }
 
-void kfree_rcu_batched(struct kfree_batch **batch, void *p)
+void retire_list_flush(struct retire_list *l)
 {
-	struct kfree_batch *b = *batch;
+	struct rcu_retire *head = l->head;
+	struct retire_batch *b;
 
-	if (!p)
+	if (!head)
 		return;
-	if (b && b->nr == KFREE_BATCH_MAX) {
-		kfree_batch_flush(batch);
-		b = NULL;
-	}
+	l->head = NULL;
+	b = kmalloc(sizeof(*b));
 	if (!b) {
-		b = kmalloc(sizeof(*b));
-		if (!b) {
-			synchronize_rcu();
-			kfree(p);
-			return;
-		}
-		b->nr = 0;
-		*batch = b;
-	}
-	b->ptr[b->nr++] = p;
-}
-
-void kfree_batch_flush(struct kfree_batch **batch)
-{
-	struct kfree_batch *b = *batch;
-
-	if (!b)
+		synchronize_rcu();
+		free_chain(head);
 		return;
-	*batch = NULL;
-	call_rcu_aspace(&b->rcu, kfree_batch_free);
+	}
+	b->head = head;
+	call_rcu_aspace(&b->rcu, retire_batch_free);
 }

@@ -14,9 +14,11 @@
  * reader before the frees that follow it, which is what a grace period
  * guarantees.
  *
- * kfree_batch: objects retired under some lock of the caller's (the mmap
- * write lock for VMAs and tree nodes) are gathered and handed to call_rcu as
- * one batch, so a munmap costs one call_rcu, not one per object.
+ * Retiring: objects a writer unlinks under its lock (VMAs, tree nodes, page
+ * tables) carry a struct rcu_retire and are chained on the owner's
+ * retire_list without allocating.  The writer may keep using them until it
+ * hands the chain to RCU (retire_list_flush, at mmap_write_unlock), so a
+ * grace period can never end under a writer that still holds one.
  */
 #ifndef ASPACE_RCU_H
 #define ASPACE_RCU_H
@@ -73,12 +75,26 @@ void call_rcu_aspace(struct aspace_rcu_head *h, void (*fn)(struct aspace_rcu_hea
 /* Wait until every callback queued so far has run. */
 void rcu_barrier_aspace(void);
 
-struct kfree_batch;
-/* Queue p for kfree() after a grace period.  Never fails: without memory
- * for a batch it waits for a grace period and frees p at once, so it must
- * not be called inside an RCU read-side critical section. */
-void kfree_rcu_batched(struct kfree_batch **batch, void *p);
-/* Hand the gathered batch to call_rcu. */
-void kfree_batch_flush(struct kfree_batch **batch);
+struct rcu_retire {
+	struct rcu_retire *next;
+	void *obj; /* what to kfree() */
+};
+
+struct retire_list {
+	struct rcu_retire *head;
+};
+
+/* Queue obj (whose embedded link is r) for kfree() after a grace period. */
+static inline void retire_rcu(struct retire_list *l, struct rcu_retire *r, void *obj)
+{
+	r->obj = obj;
+	r->next = l->head;
+	l->head = r;
+}
+
+/* Hand everything retired so far to RCU.  Must be called outside any RCU
+ * read-side critical section (it may wait for a grace period when memory
+ * for the callback is short). */
+void retire_list_flush(struct retire_list *l);
 
 #endif

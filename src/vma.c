@@ -66,7 +66,7 @@ static void vm_area_retire(struct mm_struct *mm, struct vm_area_struct *vma)
 	vma->anon_vma = NULL;
 	vma_file_put(vma);
 	vma->vm_file = NULL;
-	kfree_rcu_batched(&mm->rcu_batch, vma);
+	retire_rcu(&mm->retired, &vma->retire, vma);
 }
 
 /* ---- lookups: RCU read lock or mmap_lock held ---- */

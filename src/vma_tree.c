@@ -19,7 +19,7 @@
 
 #define VT_MIN (VT_SLOTS / 4)
 
-void vt_init(struct vma_tree *t, struct kfree_batch **retired)
+void vt_init(struct vma_tree *t, struct retire_list *retired)
 {
 	memset(t, 0, sizeof(*t));
 	t->retired = retired;
@@ -89,7 +89,7 @@ static void node_unget(struct vma_tree *t, struct vt_node *n)
 
 static void node_retire(struct vma_tree *t, struct vt_node *n)
 {
-	kfree_rcu_batched(t->retired, n);
+	retire_rcu(t->retired, &n->retire, n);
 }
 
 static unsigned long node_gap(const struct vt_node *n)

@@ -6,7 +6,7 @@
  * writers (serialized by the mm's mmap write lock) never change a node that a
  * reader may see: they copy the path from the leaf to the root and publish
  * the new root with one rcu_assign_pointer.  Replaced nodes are retired to
- * the owner's kfree_batch and freed after a grace period.
+ * the owner's retire_list and freed after a grace period.
  *
  * Each internal slot also records the largest gap between two consecutive
  * ranges inside its subtree, so the top-down search for a free area
@@ -24,7 +24,7 @@
 #define VT_SLOTS 16
 #define VT_MAX_HEIGHT 16
 
-struct kfree_batch;
+#include "rcu.h"
 
 struct vt_entry {
 	unsigned long lo, hi; /* leaf: the range; internal: the child's span */
@@ -33,6 +33,7 @@ struct vt_entry {
 };
 
 struct vt_node {
+	struct rcu_retire retire;
 	unsigned char leaf;
 	unsigned char nr;
 	struct vt_entry e[VT_SLOTS];
@@ -44,7 +45,7 @@ struct vma_tree {
 	unsigned long count;          /* entries; writer only */
 	struct vt_node *spare;        /* preallocated nodes, linked via e[0].ptr */
 	int nr_spare;
-	struct kfree_batch **retired; /* where replaced nodes go */
+	struct retire_list *retired;  /* where replaced nodes go */
 };
 
 /* A position in one snapshot of the tree. */
@@ -54,7 +55,7 @@ struct vt_cursor {
 	int depth; /* node[depth-1] is the leaf */
 };
 
-void vt_init(struct vma_tree *t, struct kfree_batch **retired);
+void vt_init(struct vma_tree *t, struct retire_list *retired);
 /* Free every node at once (no readers may remain). */
 void vt_destroy(struct vma_tree *t);
 
