@@ -224,11 +224,13 @@ static int madvise_populate(struct mm_struct *mm, struct vm_area_struct *vma,
 	bool write = behavior == MADV_POPULATE_WRITE;
 	unsigned int flags = write ? FAULT_FLAG_WRITE : 0;
 
+	/* Linux reports incompatible mappings and permissions as EINVAL
+	 * here, not EFAULT (faultin_page_range). */
 	if (vma->vm_flags & (VM_IO | VM_PFNMAP))
 		return -EINVAL;
 	if (!(vma->vm_flags & (VM_READ | VM_WRITE | VM_EXEC)) ||
 	    (write && !(vma->vm_flags & VM_WRITE)))
-		return -EFAULT;
+		return -EINVAL;
 	for (unsigned long addr = start; addr < end; addr += PAGE_SIZE) {
 		vm_fault_t fault = handle_mm_fault(vma, addr, flags, NULL);
 

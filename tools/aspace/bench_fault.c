@@ -19,7 +19,6 @@
  * No state is shared between cases; the engine's mms use the default pool,
  * whose frames the warm-up pass has already touched.
  */
-#define _GNU_SOURCE
 #include <aspace/aspace.h>
 
 #include <errno.h>
