@@ -100,7 +100,8 @@ static int access_range(struct aspace_mm *amm, unsigned long addr, char *buf, si
 	struct mm_struct *mm = (struct mm_struct *)amm;
 	struct mm_mem *mem = mm_mem(mm);
 	unsigned int flags = op_writes(op) ? FAULT_FLAG_WRITE : 0;
-	bool touch = op == ACC_TOUCH_READ || op == ACC_TOUCH_WRITE;
+	struct fault_stats st = { 0 };
+	int ret = 0;
 
 	while (len) {
 		size_t in_page = PAGE_SIZE - (addr & ~PAGE_MASK);
@@ -112,23 +113,25 @@ static int access_range(struct aspace_mm *amm, unsigned long addr, char *buf, si
 			if (addr >= (1UL << 47))
 				code = ASPACE_FAULT_SEGV_MAPERR;
 			else
-				code = do_user_addr_fault(mm, addr, flags);
+				code = do_user_addr_fault(mm, addr, flags, &st);
 			if (code) {
 				if (f) {
 					f->code = code;
 					f->addr = addr;
 				}
-				return -EFAULT;
+				ret = -EFAULT;
+				goto out;
 			}
 		}
 		if (addr + n < addr) /* wrapped past the top */
 			break;
 		addr += n;
 		len -= n;
-		if (!touch)
-			buf += n;
+		buf += n;
 	}
-	return 0;
+out:
+	fault_stats_flush(mm, &st);
+	return ret;
 }
 
 int aspace_read(struct aspace_mm *mm, unsigned long addr, void *buf, size_t len,
@@ -151,6 +154,8 @@ int aspace_touch(struct aspace_mm *mm, unsigned long addr, size_t len, int write
 	enum access_op op = write ? ACC_TOUCH_WRITE : ACC_TOUCH_READ;
 	unsigned int flags = write ? FAULT_FLAG_WRITE : 0;
 	unsigned long end = addr + len;
+	struct fault_stats st = { 0 };
+	int ret = 0;
 
 	if (end < addr)
 		end = ~0UL;
@@ -164,19 +169,21 @@ int aspace_touch(struct aspace_mm *mm, unsigned long addr, size_t len, int write
 	while (addr < end) {
 		if (!access_fast(mem, addr, NULL, 1, op)) {
 			int code = addr >= (1UL << 47) ? ASPACE_FAULT_SEGV_MAPERR
-						      : do_user_addr_fault(m, addr, flags);
+						      : do_user_addr_fault(m, addr, flags, &st);
 
 			if (code) {
 				if (f) {
 					f->code = code;
 					f->addr = addr;
 				}
-				return -EFAULT;
+				ret = -EFAULT;
+				break;
 			}
 		}
 		if ((addr & PAGE_MASK) + PAGE_SIZE < addr)
 			break;
 		addr = (addr & PAGE_MASK) + PAGE_SIZE;
 	}
-	return 0;
+	fault_stats_flush(m, &st);
+	return ret;
 }

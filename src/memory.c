@@ -40,6 +40,7 @@
 
 #include <aspace/aspace.h>
 #include <errno.h>
+#include <stddef.h>
 
 /*
  * anon_vma_prepare asserts the VMA lock (vma_assert_locked), which a fault
@@ -72,6 +73,29 @@ static inline unsigned long linear_page_index(const struct vm_area_struct *vma,
 					      unsigned long address)
 {
 	return ((address - vma->vm_start) >> PAGE_SHIFT) + vma->vm_pgoff;
+}
+
+/*
+ * Counters: with vmf->stats the fault adds to the caller's batch (flushed
+ * with fault_stats_flush when its access call ends); without, straight to
+ * the mm's atomics.  Batching keeps two threads faulting in one mm from
+ * bouncing the counters' cache line on every fault, as the kernel's
+ * per-task RSS cache does.
+ */
+#define fault_stat(vmf, field, n)                                                   \
+	do {                                                                        \
+		if ((vmf)->stats)                                                   \
+			(vmf)->stats->field += (n);                                 \
+		else                                                                \
+			fault_stat_mm((vmf)->vma->vm_mm, offsetof(struct fault_stats, field), (n)); \
+	} while (0)
+
+static void fault_stat_mm(struct mm_struct *mm, size_t field, long n)
+{
+	struct fault_stats st = { 0 };
+
+	*(long *)((char *)&st + field) = n;
+	fault_stats_flush(mm, &st);
 }
 
 /* Drop the lock the fault was entered with (before returning RETRY). */
@@ -176,7 +200,7 @@ static vm_fault_t do_shared_anonymous_page(struct vm_fault *vmf)
 	}
 	set_pte(vmf->pte, entry);
 	pte_unmap_unlock(vmf->pte, vmf->ptl);
-	atomic_fetch_add_explicit(&vma->vm_mm->rss_shmem, 1, memory_order_relaxed);
+	fault_stat(vmf, rss_shmem, 1);
 	return 0;
 }
 
@@ -203,8 +227,7 @@ static vm_fault_t do_anonymous_page(struct vm_fault *vmf)
 						 (pte_marker_get(cur) & PTE_MARKER_UFFD_WP)))
 				entry = pte_mkuffd_wp(entry);
 			set_pte(vmf->pte, entry);
-			atomic_fetch_add_explicit(&vma->vm_mm->stat_zero_faults, 1,
-						  memory_order_relaxed);
+			fault_stat(vmf, zero, 1);
 		}
 		pte_unmap_unlock(vmf->pte, vmf->ptl);
 		return 0;
@@ -233,7 +256,7 @@ static vm_fault_t do_anonymous_page(struct vm_fault *vmf)
 	}
 	set_pte(vmf->pte, entry);
 	pte_unmap_unlock(vmf->pte, vmf->ptl);
-	atomic_fetch_add_explicit(&vma->vm_mm->rss_anon, 1, memory_order_relaxed);
+	fault_stat(vmf, rss_anon, 1);
 	return 0;
 }
 
@@ -298,16 +321,16 @@ static vm_fault_t wp_page_copy(struct vm_fault *vmf, struct folio *old)
 	pte_unmap_unlock(vmf->pte, vmf->ptl);
 
 	if (old) {
-		atomic_fetch_add_explicit(&vma->vm_mm->stat_cow_faults, 1, memory_order_relaxed);
+		fault_stat(vmf, cow, 1);
 		if (!folio_test_anon(old)) {
-			atomic_fetch_sub_explicit(&vma->vm_mm->rss_shmem, 1, memory_order_relaxed);
-			atomic_fetch_add_explicit(&vma->vm_mm->rss_anon, 1, memory_order_relaxed);
+			fault_stat(vmf, rss_shmem, -1);
+			fault_stat(vmf, rss_anon, 1);
 		}
 		/* The PTE's reference: a lock-free reader may still be in the
 		 * old frame, so its last put waits for a grace period. */
 		folio_put_deferred(old);
 	} else {
-		atomic_fetch_add_explicit(&vma->vm_mm->rss_anon, 1, memory_order_relaxed);
+		fault_stat(vmf, rss_anon, 1);
 	}
 out_put_old:
 	if (old)
@@ -418,8 +441,8 @@ static vm_fault_t handle_pte_fault(struct vm_fault *vmf)
 	return 0;
 }
 
-vm_fault_t handle_mm_fault(struct vm_area_struct *vma, unsigned long address,
-			   unsigned int flags, void *regs)
+static vm_fault_t __handle_mm_fault(struct vm_area_struct *vma, unsigned long address,
+				    unsigned int flags, struct fault_stats *stats)
 {
 	struct vm_fault vmf = {
 		.vma = vma,
@@ -427,10 +450,10 @@ vm_fault_t handle_mm_fault(struct vm_area_struct *vma, unsigned long address,
 		.real_address = address,
 		.flags = flags,
 		.pgoff = linear_page_index(vma, address & PAGE_MASK),
+		.stats = stats,
 	};
 	vm_fault_t ret;
 
-	(void)regs;
 	if (flags & FAULT_FLAG_VMA_LOCK)
 		vma_assert_locked(vma);
 	else
@@ -451,8 +474,33 @@ vm_fault_t handle_mm_fault(struct vm_area_struct *vma, unsigned long address,
 
 	ret = handle_pte_fault(&vmf);
 	if (!(ret & (VM_FAULT_ERROR | VM_FAULT_RETRY)))
-		atomic_fetch_add_explicit(&vma->vm_mm->stat_faults, 1, memory_order_relaxed);
+		fault_stat(&vmf, faults, 1);
 	return ret;
+}
+
+vm_fault_t handle_mm_fault(struct vm_area_struct *vma, unsigned long address,
+			   unsigned int flags, void *regs)
+{
+	(void)regs;
+	return __handle_mm_fault(vma, address, flags, NULL);
+}
+
+void fault_stats_flush(struct mm_struct *mm, struct fault_stats *st)
+{
+	if (st->rss_anon)
+		atomic_fetch_add_explicit(&mm->rss_anon, st->rss_anon, memory_order_relaxed);
+	if (st->rss_shmem)
+		atomic_fetch_add_explicit(&mm->rss_shmem, st->rss_shmem, memory_order_relaxed);
+	if (st->faults)
+		atomic_fetch_add_explicit(&mm->stat_faults, (unsigned long)st->faults,
+					  memory_order_relaxed);
+	if (st->cow)
+		atomic_fetch_add_explicit(&mm->stat_cow_faults, (unsigned long)st->cow,
+					  memory_order_relaxed);
+	if (st->zero)
+		atomic_fetch_add_explicit(&mm->stat_zero_faults, (unsigned long)st->zero,
+					  memory_order_relaxed);
+	*st = (struct fault_stats){ 0 };
 }
 
 /* ------------------------------------------------------------ user entry */
@@ -475,7 +523,8 @@ static int fault_code(vm_fault_t fault)
 	return ASPACE_FAULT_OK;
 }
 
-int do_user_addr_fault(struct mm_struct *mm, unsigned long address, unsigned int flags)
+int do_user_addr_fault(struct mm_struct *mm, unsigned long address, unsigned int flags,
+		       struct fault_stats *stats)
 {
 	struct vm_area_struct *vma;
 	vm_fault_t fault;
@@ -491,16 +540,14 @@ int do_user_addr_fault(struct mm_struct *mm, unsigned long address, unsigned int
 		goto lock_mmap;
 	if (unlikely(access_error(flags, vma))) {
 		vma_end_read(vma);
-		atomic_fetch_add_explicit(&mm->stat_vma_lock_success, 1, memory_order_relaxed);
 		return ASPACE_FAULT_SEGV_ACCERR;
 	}
-	fault = handle_mm_fault(vma, address, flags | FAULT_FLAG_VMA_LOCK, NULL);
+	fault = __handle_mm_fault(vma, address, flags | FAULT_FLAG_VMA_LOCK, stats);
 	if (!(fault & (VM_FAULT_RETRY | VM_FAULT_COMPLETED)))
 		vma_end_read(vma);
-	if (!(fault & VM_FAULT_RETRY)) {
-		atomic_fetch_add_explicit(&mm->stat_vma_lock_success, 1, memory_order_relaxed);
+	/* lock_vma_under_rcu counted SUCCESS when it took the lock. */
+	if (!(fault & VM_FAULT_RETRY))
 		return fault_code(fault);
-	}
 	atomic_fetch_add_explicit(&mm->stat_vma_lock_retry, 1, memory_order_relaxed);
 	flags |= FAULT_FLAG_TRIED;
 
@@ -517,7 +564,7 @@ lock_mmap:
 			mmap_read_unlock(mm);
 			return ASPACE_FAULT_SEGV_ACCERR;
 		}
-		fault = handle_mm_fault(vma, address, flags, NULL);
+		fault = __handle_mm_fault(vma, address, flags, stats);
 		if (!(fault & VM_FAULT_RETRY))
 			break;
 		flags |= FAULT_FLAG_TRIED; /* the lock was released for us */
@@ -586,6 +633,7 @@ int mm_populate_range(struct mm_struct *mm, unsigned long start, unsigned long l
 		      bool write)
 {
 	unsigned long end = start + len, addr = start;
+	struct fault_stats st = { 0 };
 	int ret = 0;
 
 	mmap_read_lock(mm);
@@ -609,7 +657,7 @@ int mm_populate_range(struct mm_struct *mm, unsigned long start, unsigned long l
 		    (vma->vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE)
 			flags |= FAULT_FLAG_WRITE;
 		for (; addr < stop; addr += PAGE_SIZE) {
-			vm_fault_t fault = handle_mm_fault(vma, addr, flags, NULL);
+			vm_fault_t fault = __handle_mm_fault(vma, addr, flags, &st);
 
 			if (fault & VM_FAULT_ERROR) {
 				ret = (fault & VM_FAULT_OOM) ? -ENOMEM : -EFAULT;
@@ -619,5 +667,6 @@ int mm_populate_range(struct mm_struct *mm, unsigned long start, unsigned long l
 	}
 out:
 	mmap_read_unlock(mm);
+	fault_stats_flush(mm, &st);
 	return ret;
 }

@@ -45,6 +45,12 @@ enum vm_fault_reason {
 };
 #define VM_FAULT_ERROR (VM_FAULT_OOM | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV | VM_FAULT_HWPOISON)
 
+/* Fault counters gathered by one access call (see memory.c). */
+struct fault_stats {
+	long rss_anon, rss_shmem, faults, cow, zero;
+};
+void fault_stats_flush(struct mm_struct *mm, struct fault_stats *st);
+
 struct vm_fault {
 	struct vm_area_struct *vma;
 	unsigned long address;      /* page aligned */
@@ -54,6 +60,7 @@ struct vm_fault {
 	pte_t *pte;                 /* the slot, while ptl is held */
 	pte_t orig_pte;
 	spinlock_t *ptl;
+	struct fault_stats *stats; /* NULL: count on the mm directly */
 };
 
 /* Handle a fault at address in vma.  Enter with the VMA read-locked
@@ -65,8 +72,10 @@ vm_fault_t handle_mm_fault(struct vm_area_struct *vma, unsigned long address,
 
 /* A CPU fault: seed 002's entry (lock_vma_under_rcu, then mmap_read_lock +
  * find_vma), access checks, handle_mm_fault, retries.  flags: WRITE,
- * UNSHARE.  Returns an ASPACE_FAULT_* code.  No lock held on entry. */
-int do_user_addr_fault(struct mm_struct *mm, unsigned long address, unsigned int flags);
+ * UNSHARE.  Returns an ASPACE_FAULT_* code.  No lock held on entry.
+ * Counters go to *stats (the caller flushes them before it returns). */
+int do_user_addr_fault(struct mm_struct *mm, unsigned long address, unsigned int flags,
+		       struct fault_stats *stats);
 
 /* Test hook: the next n faults entered with ALLOW_RETRY (and not TRIED)
  * drop their lock and return VM_FAULT_RETRY, the way a userfaultfd wait
