@@ -17,6 +17,7 @@
 #include "mm.h"
 #include "mm_mem.h"
 #include "page_alloc.h"
+#include "pgtable.h"
 
 #include <aspace/aspace.h>
 #include <errno.h>
@@ -402,6 +403,39 @@ static void test_mremap_and_brk(void **state)
 	assert_int_equal(default_free(), free0);
 }
 
+static void test_tables_shared_with_neighbours(void **state)
+{
+	unsigned long free0 = default_free();
+	struct aspace_mm *mm = new_mm(0, 0);
+	struct mm_mem *mem = mm_mem(to_mm(mm));
+	/* Three single-page VMAs in one PTE table (different protections). */
+	unsigned long a = map_anon(mm, 3 * PG, PROT_READ | PROT_WRITE);
+	struct aspace_fault f;
+	long v;
+
+	assert_int_equal(aspace_mprotect(mm, a + PG, PG, PROT_READ | PROT_WRITE | PROT_EXEC), 0);
+	for (long i = 0; i < 3; i++)
+		assert_int_equal(aspace_write(mm, a + i * PG, &i, sizeof(i), &f), 0);
+	assert_int_equal(atomic_load(&mem->nr_ptes), (a & ~(PMD_SIZE - 1)) ==
+			 ((a + 3 * PG - 1) & ~(PMD_SIZE - 1)) ? 1 : 2);
+	/* Unmapping the middle one keeps the table its neighbours use. */
+	assert_int_equal(aspace_munmap(mm, a + PG, PG), 0);
+	assert_true(atomic_load(&mem->nr_ptes) >= 1);
+	assert_int_equal(aspace_read(mm, a, &v, sizeof(v), &f), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(aspace_read(mm, a + 2 * PG, &v, sizeof(v), &f), 0);
+	assert_int_equal(v, 2);
+	assert_int_equal(aspace_munmap(mm, a, PG), 0);
+	assert_int_equal(aspace_read(mm, a + 2 * PG, &v, sizeof(v), &f), 0);
+	assert_int_equal(v, 2);
+	assert_int_equal(aspace_munmap(mm, a + 2 * PG, PG), 0);
+	/* (The PMD/PUD tables at the top of the address space stay until
+	 * exit: munmap passes task_size, not 0, as the ceiling.) */
+	assert_int_equal(atomic_load(&mem->nr_ptes), 0);
+	aspace_mm_destroy(mm);
+	assert_int_equal(default_free(), free0);
+}
+
 /* ---- the lock rules are asserted (debug builds) ---- */
 
 static struct aspace_mm *rule_mm;
@@ -454,6 +488,7 @@ int main(void)
 		cmocka_unit_test(test_fault_retry),
 		cmocka_unit_test(test_shared_anon),
 		cmocka_unit_test(test_mremap_and_brk),
+		cmocka_unit_test(test_tables_shared_with_neighbours),
 		cmocka_unit_test(test_lock_rules),
 	};
 
