@@ -43,9 +43,16 @@ static int copy_one_pte(struct vm_area_struct *dst_vma, struct vm_area_struct *s
 	if (pte_none(e))
 		return 0;
 	if (is_swap_pte(e)) {
-		/* Markers only matter to a VMA that keeps uffd-wp. */
-		if (is_pte_marker(e) && (dst_vma->vm_flags & VM_UFFD_WP))
-			set_pte(dst_ptep, e);
+		/* Guard markers always go to the child; uffd-wp markers only
+		 * to a VMA that keeps uffd-wp (copy_pte_marker). */
+		if (is_pte_marker(e)) {
+			unsigned long m = pte_marker_get(e) & PTE_MARKER_GUARD;
+
+			if (dst_vma->vm_flags & VM_UFFD_WP)
+				m |= pte_marker_get(e) & PTE_MARKER_UFFD_WP;
+			if (m)
+				set_pte(dst_ptep, make_pte_marker(m));
+		}
 		return 0;
 	}
 	if (pte_special(e) || is_zero_pfn(mem->pool, pte_pfn(e))) {

@@ -16,7 +16,10 @@
  *   WILLNEED, COLD, PAGEOUT    checks only (no swap or LRU yet)
  *   POPULATE_READ/WRITE        fault the range in
  *   COLLAPSE                   EINVAL (no THP yet)
- *   GUARD_INSTALL/REMOVE       EINVAL for now (PTE_MARKER_GUARD reserved)
+ *   GUARD_INSTALL/REMOVE       PTE_MARKER_GUARD on each page (mapped pages
+ *                              are zapped first); an access there is
+ *                              SIGSEGV; DONTNEED keeps the markers, munmap
+ *                              drops them, fork copies them
  *   HWPOISON, SOFT_OFFLINE     EPERM (not allowed to an engine caller)
  * Unmapped gaps inside the range give ENOMEM after the mapped parts were
  * handled, as Linux does.
@@ -199,8 +202,26 @@ static int madvise_dontneed(struct mm_struct *mm, struct vm_area_struct *vma,
 	 */
 	if (vma_is_anonymous(vma) && (vma->vm_flags & VM_SHARED))
 		return 0;
-	unmap_page_range(mm, vma, start, end);
+	zap_page_range_keep_markers(mm, start, end);
 	return 0;
+}
+
+/* Guard regions (6.13+): not on VM_SPECIAL/hugetlb VMAs, nor (install
+ * only) on mlocked ones. */
+static int madvise_guard(struct mm_struct *mm, struct vm_area_struct *vma,
+			 unsigned long start, unsigned long end, int behavior)
+{
+	unsigned long disallowed = VM_SPECIAL_FLAGS | VM_HUGETLB;
+
+	if (behavior == MADV_GUARD_INSTALL)
+		disallowed |= VM_LOCKED;
+	if (vma->vm_flags & disallowed)
+		return -EINVAL;
+	if (behavior == MADV_GUARD_REMOVE) {
+		guard_remove_range(mm, start, end);
+		return 0;
+	}
+	return guard_install_range(mm, start, end);
 }
 
 static int madvise_remove(struct mm_struct *mm, struct vm_area_struct *vma,
@@ -268,9 +289,11 @@ static int madvise_vma_behavior(struct mm_struct *mm, struct vm_area_struct *vma
 	case MADV_POPULATE_WRITE:
 		*pprev = vma;
 		return madvise_populate(mm, vma, start, end, behavior);
-	case MADV_COLLAPSE:
 	case MADV_GUARD_INSTALL:
 	case MADV_GUARD_REMOVE:
+		*pprev = vma;
+		return madvise_guard(mm, vma, start, end, behavior);
+	case MADV_COLLAPSE:
 		*pprev = vma;
 		return -EINVAL;
 	default:

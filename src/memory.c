@@ -415,6 +415,11 @@ static vm_fault_t handle_pte_fault(struct vm_fault *vmf)
 	vmf->orig_pte = entry;
 	vmf->flags |= FAULT_FLAG_ORIG_PTE_VALID;
 
+	if (is_pte_marker(entry) && (pte_marker_get(entry) & PTE_MARKER_GUARD)) {
+		/* MADV_GUARD_INSTALL: any access is SIGSEGV. */
+		pte_unmap_unlock(vmf->pte, vmf->ptl);
+		return VM_FAULT_SIGSEGV;
+	}
 	if (pte_none(entry) || is_pte_marker(entry)) {
 		pte_unmap_unlock(vmf->pte, vmf->ptl);
 		if (vmf->flags & FAULT_FLAG_UNSHARE)
@@ -576,8 +581,13 @@ lock_mmap:
 
 /* --------------------------------------------------------------- zapping */
 
-void unmap_page_range(struct mm_struct *mm, struct vm_area_struct *vma,
-		      unsigned long start, unsigned long end)
+/*
+ * Zap [start, end): present entries are cleared and their frames go to the
+ * mmu_gather; markers are dropped too unless keep_markers (MADV_DONTNEED
+ * keeps guard and uffd-wp markers: only munmap and exit remove them).
+ */
+static void zap_range(struct mm_struct *mm, unsigned long start, unsigned long end,
+		      bool keep_markers)
 {
 	struct mm_mem *mem = mm_mem(mm);
 	struct mmu_gather tlb;
@@ -585,7 +595,6 @@ void unmap_page_range(struct mm_struct *mm, struct vm_area_struct *vma,
 	unsigned long addr, next;
 
 	mmap_assert_locked(mm);
-	(void)vma;
 	if (!mem || !mem->pgd)
 		return;
 	tlb_gather_mmu(&tlb, mem->pool);
@@ -600,10 +609,10 @@ void unmap_page_range(struct mm_struct *mm, struct vm_area_struct *vma,
 		spin_lock(ptl);
 		for (; addr < stop; addr += PAGE_SIZE) {
 			pte_t *ptep = &table[pte_index(addr)];
-			pte_t e;
+			pte_t e = __atomic_load_n(ptep, __ATOMIC_RELAXED);
 			struct folio *folio;
 
-			if (pte_none(__atomic_load_n(ptep, __ATOMIC_RELAXED)))
+			if (pte_none(e) || (keep_markers && is_pte_marker(e)))
 				continue;
 			e = ptep_get_and_clear(ptep);
 			if (!pte_present(e) || pte_special(e))
@@ -625,6 +634,85 @@ void unmap_page_range(struct mm_struct *mm, struct vm_area_struct *vma,
 		atomic_fetch_sub_explicit(&mm->rss_anon, anon, memory_order_relaxed);
 	if (shmem)
 		atomic_fetch_sub_explicit(&mm->rss_shmem, shmem, memory_order_relaxed);
+}
+
+void unmap_page_range(struct mm_struct *mm, struct vm_area_struct *vma,
+		      unsigned long start, unsigned long end)
+{
+	(void)vma;
+	zap_range(mm, start, end, false);
+}
+
+void zap_page_range_keep_markers(struct mm_struct *mm, unsigned long start,
+				 unsigned long end)
+{
+	zap_range(mm, start, end, true);
+}
+
+/* --------------------------------------------------------- guard markers */
+
+int guard_install_range(struct mm_struct *mm, unsigned long start, unsigned long end)
+{
+	struct mm_mem *mem = mm_mem(mm);
+
+	mmap_assert_locked(mm);
+	for (unsigned long addr = start; addr < end;) {
+		unsigned long stop = ((addr & PMD_MASK) + PMD_SIZE) < end ?
+				     ((addr & PMD_MASK) + PMD_SIZE) : end;
+		spinlock_t *ptl;
+		pte_t *ptep = pte_alloc_map_lock(mem, addr, &ptl);
+		bool mapped = false;
+
+		if (!ptep)
+			return -ENOMEM;
+		for (unsigned long a = addr; a < stop; a += PAGE_SIZE, ptep++) {
+			pte_t e = ptep_get(ptep);
+
+			if (pte_none(e))
+				set_pte(ptep, make_pte_marker(PTE_MARKER_GUARD));
+			else if (is_pte_marker(e))
+				set_pte(ptep, make_pte_marker(pte_marker_get(e) | PTE_MARKER_GUARD));
+			else
+				mapped = true;
+		}
+		spin_unlock(ptl);
+		if (mapped) {
+			/* Pages are mapped there: zap them and install again. */
+			zap_page_range_keep_markers(mm, addr, stop);
+			continue;
+		}
+		addr = stop;
+	}
+	return 0;
+}
+
+void guard_remove_range(struct mm_struct *mm, unsigned long start, unsigned long end)
+{
+	struct mm_mem *mem = mm_mem(mm);
+	unsigned long addr, next;
+
+	mmap_assert_locked(mm);
+	for (addr = start; addr < end; addr = next) {
+		pte_t *table = pte_table_lookup(mem, addr, &next);
+		unsigned long stop = next < end ? next : end;
+		spinlock_t *ptl;
+
+		if (!table)
+			continue;
+		ptl = pte_lockptr(mem, table);
+		spin_lock(ptl);
+		for (; addr < stop; addr += PAGE_SIZE) {
+			pte_t *ptep = &table[pte_index(addr)];
+			pte_t e = ptep_get(ptep);
+			unsigned long m;
+
+			if (!is_pte_marker(e) || !(pte_marker_get(e) & PTE_MARKER_GUARD))
+				continue;
+			m = pte_marker_get(e) & ~PTE_MARKER_GUARD;
+			set_pte(ptep, m ? make_pte_marker(m) : 0);
+		}
+		spin_unlock(ptl);
+	}
 }
 
 /* ------------------------------------------------------------- populate */

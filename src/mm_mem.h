@@ -45,6 +45,15 @@ void mm_mem_destroy(struct mm_struct *mm);
  * for read (MADV_DONTNEED).  Frames are freed after a grace period. */
 void unmap_page_range(struct mm_struct *mm, struct vm_area_struct *vma,
 		      unsigned long start, unsigned long end);
+/* MADV_DONTNEED: like unmap_page_range, but PTE markers (guard, uffd-wp)
+ * stay.  mmap_lock held (read is enough). */
+void zap_page_range_keep_markers(struct mm_struct *mm, unsigned long start,
+				 unsigned long end);
+/* MADV_GUARD_INSTALL / _REMOVE: put PTE_MARKER_GUARD on every page of the
+ * range (zapping what is mapped there first) / take it off.  mmap_lock
+ * held for read.  Install: 0 or -ENOMEM (no frame for a table). */
+int guard_install_range(struct mm_struct *mm, unsigned long start, unsigned long end);
+void guard_remove_range(struct mm_struct *mm, unsigned long start, unsigned long end);
 /* Free the tables [start, end) emptied, keeping those that reach below floor
  * or at/above ceiling (0: top).  mmap_lock held for write. */
 void free_pgtables(struct mm_struct *mm, unsigned long floor, unsigned long start,

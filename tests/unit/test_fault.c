@@ -436,6 +436,50 @@ static void test_tables_shared_with_neighbours(void **state)
 	assert_int_equal(default_free(), free0);
 }
 
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#define MADV_GUARD_REMOVE 103
+#endif
+
+static void test_guard_regions(void **state)
+{
+	unsigned long free0 = default_free();
+	struct aspace_mm *mm = new_mm(0, 0), *child;
+	unsigned long a = map_anon(mm, 4 * PG, PROT_READ | PROT_WRITE);
+	struct aspace_fault f = { 0 };
+	struct aspace_stats st;
+	long v = 7;
+
+	assert_int_equal(aspace_write(mm, a + PG, &v, sizeof(v), &f), 0);
+	assert_int_equal(aspace_write(mm, a + 2 * PG, &v, sizeof(v), &f), 0);
+	/* Install over a mapped page: it is zapped, then guarded. */
+	assert_int_equal(aspace_madvise(mm, a + PG, PG, MADV_GUARD_INSTALL), 0);
+	aspace_mm_stats(mm, &st);
+	assert_int_equal(st.rss_anon, 1);
+	assert_int_equal(aspace_read(mm, a + PG + 8, &v, sizeof(v), &f), -EFAULT);
+	assert_int_equal(f.code, ASPACE_FAULT_SEGV_MAPERR);
+	assert_int_equal(f.addr, a + PG + 8);
+	assert_int_equal(aspace_touch(mm, a, 4 * PG, 1, &f), -EFAULT);
+	assert_int_equal(f.addr, a + PG);
+	/* DONTNEED keeps the guard; fork copies it. */
+	assert_int_equal(aspace_madvise(mm, a, 4 * PG, MADV_DONTNEED), 0);
+	assert_int_equal(aspace_write(mm, a + PG, &v, sizeof(v), &f), -EFAULT);
+	assert_int_equal(aspace_fork(mm, &child), 0);
+	assert_int_equal(aspace_read(child, a + PG, &v, sizeof(v), &f), -EFAULT);
+	assert_int_equal(aspace_read(child, a, &v, sizeof(v), &f), 0);
+	aspace_mm_destroy(child);
+	/* Remove: the page reads zeroes again. */
+	assert_int_equal(aspace_madvise(mm, a, 4 * PG, MADV_GUARD_REMOVE), 0);
+	assert_int_equal(aspace_read(mm, a + PG, &v, sizeof(v), &f), 0);
+	assert_int_equal(v, 0);
+	/* munmap drops markers with the tables. */
+	assert_int_equal(aspace_madvise(mm, a + 3 * PG, PG, MADV_GUARD_INSTALL), 0);
+	assert_int_equal(aspace_munmap(mm, a, 4 * PG), 0);
+	assert_int_equal(atomic_load(&mm_mem(to_mm(mm))->nr_ptes), 0);
+	aspace_mm_destroy(mm);
+	assert_int_equal(default_free(), free0);
+}
+
 /* ---- the lock rules are asserted (debug builds) ---- */
 
 static struct aspace_mm *rule_mm;
@@ -489,6 +533,7 @@ int main(void)
 		cmocka_unit_test(test_shared_anon),
 		cmocka_unit_test(test_mremap_and_brk),
 		cmocka_unit_test(test_tables_shared_with_neighbours),
+		cmocka_unit_test(test_guard_regions),
 		cmocka_unit_test(test_lock_rules),
 	};
 
