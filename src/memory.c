@@ -391,16 +391,18 @@ static vm_fault_t do_wp_page(struct vm_fault *vmf)
 	return wp_page_copy(vmf, folio);
 }
 
-/* ptl held: a PROT_NONE entry in a VMA that is accessible again (only
- * transiently possible): restore the access change_protection would give. */
+/*
+ * ptl held: a PROT_NONE entry in a VMA the access check found accessible.
+ * change_protection keeps entries in step with vm_flags, so this is only
+ * transient; make it present again (read-only: a write goes on to
+ * do_wp_page, which grants write access only where no COW is pending).
+ */
 static void restore_protnone(struct vm_fault *vmf)
 {
-	struct vm_area_struct *vma = vmf->vma;
-	pte_t e = (vmf->orig_pte & ~_PAGE_PROTNONE) | _PAGE_PRESENT;
+	pte_t e = (vmf->orig_pte & ~(_PAGE_PROTNONE | _PAGE_RW)) | _PAGE_PRESENT;
 
 	vmf->orig_pte = e;
 	__atomic_store_n(vmf->pte, e, __ATOMIC_RELEASE);
-	(void)vma;
 }
 
 static vm_fault_t handle_pte_fault(struct vm_fault *vmf)

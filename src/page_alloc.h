@@ -29,8 +29,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PAGE_SHIFT_ 12
-#define FRAME_SIZE (1UL << PAGE_SHIFT_)
+#define FRAME_SHIFT 12
+#define FRAME_SIZE (1UL << FRAME_SHIFT)
 #define MAX_PAGE_ORDER 9
 #define NR_PCP_SLOTS 32
 #define PCP_HIGH 128
@@ -98,7 +98,7 @@ static inline struct page *pfn_to_page(struct page_pool *pool, unsigned long pfn
 }
 static inline void *pfn_to_virt(struct page_pool *pool, unsigned long pfn)
 {
-	return pool->base + (pfn << PAGE_SHIFT_);
+	return pool->base + (pfn << FRAME_SHIFT);
 }
 static inline void *page_address(const struct page *page)
 {
