@@ -4,13 +4,16 @@
  *   do_user_addr_fault   the "CPU trap" of seed 002: lock_vma_under_rcu, and
  *                        when that fails or the handler asks for RETRY,
  *                        mmap_read_lock + find_vma.  Counts vma_lock
- *                        SUCCESS and RETRY (lock_vma_under_rcu counts
- *                        ABORT and MISS itself).
+ *                        RETRY (lock_vma_under_rcu counts SUCCESS, ABORT
+ *                        and MISS itself).
  *   handle_mm_fault      -> handle_pte_fault -> do_anonymous_page (zero page
  *                        on read, zeroed frame on write), do_wp_page (reuse
  *                        an anon-exclusive page, else copy: wp_page_copy),
  *                        FAULT_FLAG_UNSHARE (copy without write access)
+ *                        A guard marker (MADV_GUARD_INSTALL) is SIGSEGV.
  *   unmap_page_range     zap PTEs; frames freed after a grace period
+ *                        (zap_page_range_keep_markers for MADV_DONTNEED)
+ *   guard_install_range  MADV_GUARD_INSTALL / _REMOVE
  *   mm_populate_range    MAP_POPULATE / mlock
  *
  * Locks: a fault runs under the VMA read lock or mmap_lock read-held; each
