@@ -123,6 +123,8 @@ static inline struct pcp_slot *this_slot(struct page_pool *pool)
 /* slot lock held: move up to PCP_BATCH frames from the buddy lists. */
 static void pcp_refill(struct page_pool *pool, struct pcp_slot *pcp)
 {
+	int first = pcp->count;
+
 	pthread_mutex_lock(&pool->zone_lock);
 	while (pcp->count < PCP_BATCH) {
 		long pfn = rmqueue(pool, 0);
@@ -133,6 +135,15 @@ static void pcp_refill(struct page_pool *pool, struct pcp_slot *pcp)
 		pcp->pfn[pcp->count++] = (uint32_t)pfn;
 	}
 	pthread_mutex_unlock(&pool->zone_lock);
+	/* Splitting hands out ascending pfns; the cache pops from the end, so
+	 * store them reversed: consecutive faults then get consecutive frames
+	 * (and struct pages), which the hardware prefetchers follow. */
+	for (int i = first, j = pcp->count - 1; i < j; i++, j--) {
+		uint32_t t = pcp->pfn[i];
+
+		pcp->pfn[i] = pcp->pfn[j];
+		pcp->pfn[j] = t;
+	}
 }
 
 /* slot lock held: give the oldest PCP_BATCH frames back. */
