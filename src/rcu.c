@@ -22,6 +22,9 @@ static void rcu_trampoline(struct rcu_head *head)
 {
 	struct aspace_rcu_head *h = caa_container_of(head, struct aspace_rcu_head, head);
 
+#ifdef ASPACE_TSAN
+	__tsan_acquire(h); /* pairs with the release in call_rcu_aspace */
+#endif
 	rcu_tsan_reclaim();
 	h->fn(h);
 }
@@ -55,9 +58,6 @@ static void retire_batch_free(struct aspace_rcu_head *h)
 {
 	struct retire_batch *b = caa_container_of(h, struct retire_batch, rcu);
 
-#ifdef ASPACE_TSAN
-	__tsan_acquire(h);
-#endif
 	free_chain(b->head);
 	kfree(b);
 }

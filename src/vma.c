@@ -20,6 +20,7 @@
 #include "mm_mem.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 /* ---- objects ---- */
@@ -43,7 +44,8 @@ struct vm_area_struct *vm_area_dup(struct vm_area_struct *orig)
 
 	if (!vma)
 		return NULL;
-	*vma = *orig;
+	/* Not vm_lock: readers may be trying it on the original right now. */
+	memcpy(vma, orig, offsetof(struct vm_area_struct, vm_lock));
 	vma->detached = true;
 	vma_lock_init(vma);
 	anon_vma_get(vma->anon_vma);

@@ -52,10 +52,14 @@ void vma_mark_detached(struct vm_area_struct *vma, bool detached);
 		   "vma_assert_locked", vma, "VMA neither read- nor write-locked")
 
 /* The only ways to change vm_flags of a VMA that readers can see. */
+/*
+ * vm_flags is read without locks in a few places (GUP-fast, lockless
+ * lookups), so every store is a single relaxed atomic store.
+ */
 static inline void vm_flags_reset(struct vm_area_struct *vma, unsigned long flags)
 {
 	vma_assert_write_locked(vma);
-	vma->vm_flags = flags;
+	WRITE_ONCE(vma->vm_flags, flags);
 }
 
 static inline void vm_flags_reset_once(struct vm_area_struct *vma,
@@ -68,13 +72,13 @@ static inline void vm_flags_reset_once(struct vm_area_struct *vma,
 static inline void vm_flags_set(struct vm_area_struct *vma, unsigned long flags)
 {
 	vma_start_write(vma);
-	vma->vm_flags |= flags;
+	WRITE_ONCE(vma->vm_flags, vma->vm_flags | flags);
 }
 
 static inline void vm_flags_clear(struct vm_area_struct *vma, unsigned long flags)
 {
 	vma_start_write(vma);
-	vma->vm_flags &= ~flags;
+	WRITE_ONCE(vma->vm_flags, vma->vm_flags & ~flags);
 }
 
 /* Fault entry (seed 002): RCU lookup + vma_start_read + rechecks.  Returns

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -79,4 +80,16 @@ void maps_summary(struct aspace_mm *mm, unsigned long base, char *buf, size_t le
 					(long)(l[i].start - base) / 4096,
 					(long)(l[i].end - base) / 4096, l[i].perms);
 	}
+}
+
+unsigned long kernel_arena_alloc(unsigned long pages)
+{
+	for (unsigned long hint = 0x300000000000UL; hint < 0x400000000000UL; hint += 1UL << 36) {
+		void *p = mmap((void *)hint, pages * 4096, PROT_NONE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | 0x100000 /* NOREPLACE */,
+			       -1, 0);
+		if (p != MAP_FAILED)
+			return (unsigned long)p;
+	}
+	return 0;
 }

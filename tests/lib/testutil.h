@@ -38,3 +38,10 @@ void maps_summary(struct aspace_mm *mm, unsigned long base, char *buf, size_t le
 
 #define P 4096UL
 #define ANON_PRIV (MAP_PRIVATE | MAP_ANONYMOUS)
+
+/*
+ * A PROT_NONE arena of `pages` pages in this process, far below where
+ * mmap places things (so no allocation of the process's lands in the holes
+ * a test punches into it).  Returns its address.
+ */
+unsigned long kernel_arena_alloc(unsigned long pages);

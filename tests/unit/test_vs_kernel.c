@@ -99,9 +99,9 @@ static void random_calls(void **state)
 	int steps = env ? atoi(env) : 3000;
 
 	assert_int_equal(aspace_mm_create(NULL, &mm), 0);
-	k = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	assert_true(k != MAP_FAILED);
-	base = (unsigned long)k;
+	base = kernel_arena_alloc(ARENA_PAGES);
+	assert_true(base != 0);
+	k = (void *)base;
 	assert_int_equal(aspace_mmap(mm, base, len, PROT_NONE,
 				     ANON_PRIV | MAP_NORESERVE | MAP_FIXED, -1, 0),
 			 (long)base);
