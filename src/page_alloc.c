@@ -23,6 +23,7 @@
 #include "debug.h"
 #include "rcu.h"
 
+#include <stdlib.h>
 #include <string.h>
 #if defined(__x86_64__)
 #include <emmintrin.h>
@@ -304,7 +305,13 @@ void folio_put(struct folio *folio)
 
 /* ------------------------------------------------------------- the pool */
 
-struct page_pool *pool_create(size_t bytes)
+/*
+ * zalloc: kzalloc for pools that belong to mms (counted, so leak checks see
+ * them), plain calloc for the library-wide default pool, which lives as
+ * long as the process and belongs to no mm.
+ */
+static struct page_pool *__pool_create(size_t bytes, void *(*zalloc)(size_t),
+				       void (*zfree)(void *))
 {
 	struct page_pool *pool;
 	unsigned long nr, pfn;
@@ -316,10 +323,10 @@ struct page_pool *pool_create(size_t bytes)
 		nr = 8;
 	if (nr > PFN_NIL - 1)
 		return NULL;
-	pool = kzalloc(sizeof(*pool));
+	pool = zalloc(sizeof(*pool));
 	if (!pool)
 		return NULL;
-	pool->pages = kzalloc(nr * sizeof(struct page));
+	pool->pages = zalloc(nr * sizeof(struct page));
 	if (!pool->pages)
 		goto err_free_pool;
 	len = nr * FRAME_SIZE + HUGE_ALIGN;
@@ -356,10 +363,20 @@ struct page_pool *pool_create(size_t bytes)
 	return pool;
 
 err_free_pages:
-	kfree(pool->pages);
+	zfree(pool->pages);
 err_free_pool:
-	kfree(pool);
+	zfree(pool);
 	return NULL;
+}
+
+struct page_pool *pool_create(size_t bytes)
+{
+	return __pool_create(bytes, kzalloc, kfree);
+}
+
+static void *calloc1(size_t size)
+{
+	return calloc(1, size);
 }
 
 static struct page_pool *default_pool;
@@ -367,7 +384,8 @@ static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 
 static void default_pool_init(void)
 {
-	default_pool = pool_create(DEFAULT_POOL_BYTES);
+	/* Never freed: the global reference taken here is never dropped. */
+	default_pool = __pool_create(DEFAULT_POOL_BYTES, calloc1, free);
 }
 
 struct page_pool *pool_default(void)
