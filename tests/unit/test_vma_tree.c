@@ -58,10 +58,11 @@ static unsigned long model_gap(struct model *m, unsigned long low, unsigned long
 static void random_against_model(void **state)
 {
 	static struct model m;
-	struct retire_list retired = { 0 };
+	struct retire_list retired;
 	struct vma_tree t;
 	long live = alloc_live();
 
+	assert_int_equal(retire_list_init(&retired), 0);
 	memset(&m, 0, sizeof(m));
 	vt_init(&t, &retired);
 	for (int op = 0; op < 100000; op++) {
@@ -105,6 +106,9 @@ static void random_against_model(void **state)
 			struct vt_entry *e = vt_seek(&t, &c, q);
 			int want = model_find(&m, q);
 
+			struct vt_entry f, pv;
+			int wantp = -1;
+
 			if (want < 0) {
 				assert_null(e);
 			} else {
@@ -113,8 +117,21 @@ static void random_against_model(void **state)
 				assert_int_equal(e->lo, m.lo[want]);
 				assert_int_equal(e->hi, m.hi[want]);
 			}
+			/* The lock-free lookups agree with the model too. */
+			assert_int_equal(vt_find(&t, q, &f), want >= 0);
+			if (want >= 0)
+				assert_int_equal((long)f.ptr, want + 1);
+			for (int s2 = (int)(q / P); s2 >= 0; s2--) {
+				if (s2 < SLOTS && m.used[s2] && m.hi[s2] <= q) {
+					wantp = s2;
+					break;
+				}
+			}
+			assert_int_equal(vt_find_prev(&t, q, &pv), wantp >= 0);
+			if (wantp >= 0)
+				assert_int_equal((long)pv.ptr, wantp + 1);
 		}
-		if (op % 5000 == 0) {
+		if (op % 1000 == 0) {
 			struct vt_cursor c;
 			struct vt_entry *e = vt_seek(&t, &c, 0);
 			int n = 0;
@@ -146,14 +163,14 @@ static void random_against_model(void **state)
 				assert_int_equal(vt_gap_topdown(&t, low, high, len),
 						 model_gap(&m, low, high, len));
 			}
-			retire_list_flush(&retired);
+			retire_list_flush(&retired, true);
 		}
 	}
 	/* The workload must have built a real tree, not a toy one. */
 	assert_true(t.count > SLOTS / 4);
 	assert_true(t.height >= 3);
-	retire_list_flush(&retired);
 	vt_destroy(&t);
+	retire_list_destroy(&retired);
 	test_rcu_barrier();
 	assert_int_equal(alloc_live(), live);
 }

@@ -172,6 +172,10 @@ static void random_calls(void **state)
 			fprintf(stderr, "step %d: %s => %ld\n", step, what, kr);
 		kernel_arena(base, len, kmaps, sizeof(kmaps));
 		engine_arena(mm, base, len, emaps, sizeof(emaps));
+		if (!vt_validate(&((struct mm_struct *)mm)->mm_mt)) {
+			fprintf(stderr, "step %d: %s: VMA tree invariants broken\n", step, what);
+			fail();
+		}
 		if (kr != er || strcmp(kmaps, emaps)) {
 			fprintf(stderr, "step %d: %s\n kernel %ld: %s\n engine %ld: %s\n", step,
 				what, kr, kmaps, er, emaps);
