@@ -145,16 +145,6 @@ int aspace_fork(struct aspace_mm *mm, struct aspace_mm **child);
  * Linux checks them. */
 int aspace_madvise(struct aspace_mm *mm, unsigned long addr, unsigned long len,
 		   int advice);
-/*
- * mlock family (mlock2(2) flags: MLOCK_ONFAULT = 1; mlockall: MCL_*).
- * Declared with the memory calls because the CLI's engine backend expects
- * them under ASPACE_HAVE_FAULTS; implemented by the VMA layer (until then
- * the CLI references them weakly and reports ENOSYS).
- */
-int aspace_mlock2(struct aspace_mm *mm, unsigned long addr, size_t len, unsigned int flags);
-int aspace_munlock(struct aspace_mm *mm, unsigned long addr, size_t len);
-int aspace_mlockall(struct aspace_mm *mm, int flags);
-int aspace_munlockall(struct aspace_mm *mm);
 /* Frames free and in all in mm's pool (mm NULL: the library-wide default
  * pool that mms created with pool_bytes 0 share).  The free count includes
  * frames whose freeing waits for an RCU grace period (it waits for them). */
