@@ -89,31 +89,38 @@ static int apply_vma_lock_flags(struct mm_struct *mm, unsigned long start,
 }
 
 /*
- * Fault in the VM_LOCKED (not on-fault) VMAs of [start, end), the way
- * __mm_populate does after mlock.
+ * Fault [start, end) in after mlock, the way __mm_populate does: VMA by
+ * VMA, skipping VM_IO/VM_PFNMAP and on-fault VMAs; a PROT_NONE VMA cannot
+ * be faulted in (GUP refuses it), which is an error unless ignore_errors
+ * (mlockall).
  */
-static int populate_locked(struct mm_struct *mm, unsigned long start, unsigned long end)
+static int populate_locked(struct mm_struct *mm, unsigned long start, unsigned long end,
+			   bool ignore_errors)
 {
 	unsigned long addr = start;
 	int err = 0;
 
-	while (addr < end && !err) {
+	while (addr < end) {
 		struct vm_area_struct *vma;
-		unsigned long s = 0, e = 0;
+		unsigned long s, e, flags;
 
 		mmap_read_lock(mm);
-		for (vma = find_vma(mm, addr); vma && vma->vm_start < end; vma = vma_next(mm, vma)) {
-			if ((vma->vm_flags & (VM_LOCKED | VM_LOCKONFAULT)) == VM_LOCKED) {
-				s = vma->vm_start > addr ? vma->vm_start : addr;
-				e = vma->vm_end < end ? vma->vm_end : end;
-				break;
-			}
+		vma = find_vma_intersection(mm, addr, end);
+		if (vma) {
+			flags = vma->vm_flags;
+			s = vma->vm_start > addr ? vma->vm_start : addr;
+			e = vma->vm_end < end ? vma->vm_end : end;
 		}
 		mmap_read_unlock(mm);
-		if (!e)
+		if (!vma)
 			break;
-		err = mm_populate_range(mm, s, e - s, false);
 		addr = e;
+		if ((flags & (VM_IO | VM_PFNMAP)) || (flags & VM_LOCKONFAULT))
+			continue;
+		err = (flags & VM_ACCESS_FLAGS) ? mm_populate_range(mm, s, e - s, false) : -EFAULT;
+		if (err && !ignore_errors)
+			break;
+		err = 0;
 	}
 	if (err == -EFAULT)
 		return -ENOMEM;
@@ -134,7 +141,7 @@ static int do_mlock(struct mm_struct *mm, unsigned long start, size_t len,
 	mmap_write_unlock(mm);
 	if (error)
 		return error;
-	return populate_locked(mm, start, start + len);
+	return populate_locked(mm, start, start + len, false);
 }
 
 int aspace_mlock2(struct aspace_mm *amm, unsigned long start, size_t len, unsigned int flags)
@@ -196,7 +203,7 @@ int aspace_mlockall(struct aspace_mm *amm, int flags)
 	apply_mlockall_flags(mm, flags);
 	mmap_write_unlock(mm);
 	if (flags & MCL_CURRENT)
-		populate_locked(mm, 0, mm->task_size);
+		populate_locked(mm, 0, mm->task_size, true);
 	return 0;
 }
 
