@@ -64,7 +64,7 @@ static int mprotect_fixup(struct mm_struct *mm, struct vm_area_struct *vma,
 	vma_start_write(vma);
 	vm_flags_reset_once(vma, newflags);
 	change_protection(vma, start, end, newflags);
-	if ((oldflags & (VM_WRITE | VM_SHARED | VM_LOCKED)) == VM_LOCKED &&
+	if ((oldflags & (VM_WRITE | VM_SHARED | VM_LOCKED | VM_LOCKONFAULT)) == VM_LOCKED &&
 	    (newflags & VM_WRITE) && pop->nr < 16) {
 		pop->start[pop->nr] = start;
 		pop->end[pop->nr++] = end;
