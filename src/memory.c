@@ -741,11 +741,22 @@ void guard_remove_range(struct mm_struct *mm, unsigned long start, unsigned long
 int mm_populate_range(struct mm_struct *mm, unsigned long start, unsigned long len,
 		      bool write)
 {
+	int ret;
+
+	mmap_read_lock(mm);
+	ret = populate_range_locked(mm, start, len, write);
+	mmap_read_unlock(mm);
+	return ret;
+}
+
+int populate_range_locked(struct mm_struct *mm, unsigned long start, unsigned long len,
+			  bool write)
+{
 	unsigned long end = start + len, addr = start;
 	struct fault_stats st = { 0 };
 	int ret = 0;
 
-	mmap_read_lock(mm);
+	mmap_assert_locked(mm);
 	while (addr < end) {
 		struct vm_area_struct *vma = find_vma(mm, addr);
 		unsigned int flags = 0;
@@ -775,7 +786,6 @@ int mm_populate_range(struct mm_struct *mm, unsigned long start, unsigned long l
 		}
 	}
 out:
-	mmap_read_unlock(mm);
 	fault_stats_flush(mm, &st);
 	return ret;
 }

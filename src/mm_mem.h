@@ -74,6 +74,9 @@ unsigned long move_page_tables(struct vm_area_struct *vma, unsigned long old_add
  * mmap_read_lock itself.  0, -ENOMEM (pool empty) or -EFAULT. */
 int mm_populate_range(struct mm_struct *mm, unsigned long start, unsigned long len,
 		      bool write);
+/* The same with mmap_lock already held (read or write) by the caller. */
+int populate_range_locked(struct mm_struct *mm, unsigned long start, unsigned long len,
+			  bool write);
 
 /* Copy the page tables of one VMA for fork (memory.c / fork.c).  Both mms'
  * mmap_lock held for write, src VMA write-locked.  0 or -ENOMEM. */
