@@ -16,6 +16,8 @@ struct file_operations {
 	void (*release)(struct file *file);
 	/* Called by mmap for a new VMA of this file; may refuse with -errno. */
 	int (*mmap)(struct file *file, struct vm_area_struct *vma);
+	/* mincore: is page `index` of the file in its page cache? */
+	int (*page_cached)(struct file *file, unsigned long index);
 	/* What /proc/PID/maps prints after the offset. */
 	void (*maps_ident)(struct file *file, unsigned *major, unsigned *minor,
 			   unsigned long *ino, const char **name);

@@ -90,6 +90,20 @@ int aspace_munlockall(struct aspace_mm *mm);
  */
 char *aspace_proc_maps(struct aspace_mm *mm);
 
+#define ASPACE_HAVE_PROC_VIEWS 1
+/* /proc/PID/smaps text, in the kernel's format (free() it); NULL: ENOMEM. */
+char *aspace_proc_smaps(struct aspace_mm *mm);
+/* /proc/PID/pagemap entries (64 bits each, the kernel's layout) of npages
+ * pages from addr; 0 or -errno. */
+int aspace_pagemap_read(struct aspace_mm *mm, unsigned long addr, unsigned long npages,
+			uint64_t *out);
+/* mincore(2): one byte per page; 0 or -errno (EINVAL, ENOMEM). */
+int aspace_mincore(struct aspace_mm *mm, unsigned long addr, unsigned long len,
+		   unsigned char *vec);
+/* Writing TYPE to /proc/PID/clear_refs (1 all, 2 anon, 3 file, 4 soft-dirty,
+ * 5 peak RSS); 0 or -EINVAL. */
+int aspace_clear_refs(struct aspace_mm *mm, int type);
+
 /* Counters (monotonic ones count since mm creation). */
 struct aspace_stats {
 	unsigned long nr_vmas;        /* map_count */
