@@ -101,6 +101,59 @@ struct aspace_stats {
 };
 void aspace_mm_stats(struct aspace_mm *mm, struct aspace_stats *st);
 
+/* ---- Memory: faults, access, fork, madvise (the memory layer) ---- */
+#define ASPACE_HAVE_FAULTS 1
+
+/* Why an access stopped: the signal a CPU access would have raised. */
+enum {
+	ASPACE_FAULT_OK = 0,
+	ASPACE_FAULT_SEGV_MAPERR, /* no mapping at the address */
+	ASPACE_FAULT_SEGV_ACCERR, /* mapping without the needed permission */
+	ASPACE_FAULT_SIGBUS,      /* mapping that cannot supply a page */
+	ASPACE_FAULT_OOM,         /* the pool of page frames is exhausted */
+};
+struct aspace_fault {
+	int code;
+	unsigned long addr;
+};
+
+/*
+ * Read/write the address space as a CPU would, faulting pages in on demand,
+ * byte-exact across page and VMA boundaries.  Each returns 0, or -EFAULT
+ * with *f filled (f may be NULL): f->addr is the first byte of the access
+ * inside the page that faulted; every byte before it was transferred.
+ * aspace_touch makes one access per page (at addr, then at each following
+ * page start below addr + len); a write access leaves the byte unchanged.
+ */
+int aspace_read(struct aspace_mm *mm, unsigned long addr, void *buf, size_t len,
+		struct aspace_fault *f);
+int aspace_write(struct aspace_mm *mm, unsigned long addr, const void *buf,
+		 size_t len, struct aspace_fault *f);
+int aspace_touch(struct aspace_mm *mm, unsigned long addr, size_t len, int write,
+		 struct aspace_fault *f);
+/* fork(2)'s memory side: a copy-on-write duplicate of mm in *child (0 or
+ * -ENOMEM).  The child shares mm's pool of frames. */
+int aspace_fork(struct aspace_mm *mm, struct aspace_mm **child);
+/* madvise(2): MADV_DONTNEED acts; the other advice values are checked as
+ * Linux checks them. */
+int aspace_madvise(struct aspace_mm *mm, unsigned long addr, unsigned long len,
+		   int advice);
+/*
+ * mlock family (mlock2(2) flags: MLOCK_ONFAULT = 1; mlockall: MCL_*).
+ * Declared with the memory calls because the CLI's engine backend expects
+ * them under ASPACE_HAVE_FAULTS; implemented by the VMA layer (until then
+ * the CLI references them weakly and reports ENOSYS).
+ */
+int aspace_mlock2(struct aspace_mm *mm, unsigned long addr, size_t len, unsigned int flags);
+int aspace_munlock(struct aspace_mm *mm, unsigned long addr, size_t len);
+int aspace_mlockall(struct aspace_mm *mm, int flags);
+int aspace_munlockall(struct aspace_mm *mm);
+/* Frames free and in all in mm's pool (mm NULL: the library-wide default
+ * pool that mms created with pool_bytes 0 share).  The free count includes
+ * frames whose freeing waits for an RCU grace period (it waits for them). */
+void aspace_pool_stats(struct aspace_mm *mm, unsigned long *free_pages,
+		       unsigned long *total_pages);
+
 #ifdef __cplusplus
 }
 #endif
