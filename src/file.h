@@ -16,6 +16,14 @@ struct file_operations {
 	void (*release)(struct file *file);
 	/* Called by mmap for a new VMA of this file; may refuse with -errno. */
 	int (*mmap)(struct file *file, struct vm_area_struct *vma);
+	/* Called by do_mmap before any VMA is created or merged: refuse the
+	 * mapping (-errno) or adjust its flags (seals: F_SEAL_FUTURE_WRITE
+	 * clears VM_MAYWRITE of a read-only shared mapping). */
+	int (*mmap_check)(struct file *file, unsigned long *vm_flags);
+	/* A copy of a VMA of this file appeared (split, fork, mremap) / a VMA
+	 * of this file is going away: the reverse map (i_mmap) follows. */
+	void (*vma_open)(struct vm_area_struct *vma);
+	void (*vma_close)(struct vm_area_struct *vma);
 	/* What /proc/PID/maps prints after the offset. */
 	void (*maps_ident)(struct file *file, unsigned *major, unsigned *minor,
 			   unsigned long *ino, const char **name);

@@ -136,14 +136,22 @@ void vmg_init_modify(struct vma_merge_struct *vmg, struct vm_area_struct *prev,
 
 static inline void vma_file_get(struct vm_area_struct *vma)
 {
-	if (vma->vm_file)
+	if (vma->vm_file) {
 		get_file(vma->vm_file);
+		/* shmem: the file's reverse map learns of the copy */
+		if (vma->vm_file->f_ops->vma_open)
+			vma->vm_file->f_ops->vma_open(vma);
+	}
 }
 
 static inline void vma_file_put(struct vm_area_struct *vma)
 {
-	if (vma->vm_file)
+	if (vma->vm_file) {
+		/* shmem: out of the file's reverse map before the put */
+		if (vma->vm_file->f_ops->vma_close)
+			vma->vm_file->f_ops->vma_close(vma);
 		fput(vma->vm_file);
+	}
 }
 
 static inline bool vma_is_anonymous(const struct vm_area_struct *vma)

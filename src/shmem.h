@@ -1,0 +1,99 @@
+/*
+ * shmem.h: shmem (tmpfs) inodes and their page cache, the per-mm file
+ * table, and the file fault path (filemap.c).
+ *
+ * struct shmem_inode (one per memfd, tmpfile or MAP_SHARED|MAP_ANONYMOUS
+ * region).  Which lock protects what:
+ *   i_rwsem          (mutex) serialises every change of the file: i_size
+ *                    changes, writes (pwrite), fallocate, seals.  Taken
+ *                    before i_lock and before any PTE lock.
+ *   i_lock           (mutex) the page cache's structure (inserting and
+ *                    removing folios, growing the tree) and nrpages.  A
+ *                    fault that allocates a page takes only this lock.
+ *   i_size           written under i_rwsem (and i_lock), read locklessly
+ *                    (atomic): faults check it twice, before and after they
+ *                    took the PTE lock.
+ *   cache slots      written under i_lock with release stores; read under
+ *                    the RCU read lock (find_get_folio): a reader takes a
+ *                    reference with folio_try_get and re-checks the slot.
+ *                    A removed folio's cache reference is dropped with
+ *                    folio_put_deferred, so the frame is not reused before
+ *                    a grace period.  Tree nodes are freed with the inode.
+ *   i_mmap_lock      (mutex) i_mmap, the VMAs that map the file (the
+ *                    kernel's i_mmap tree): added by f_ops->mmap and
+ *                    vma_open (split, fork, mremap copies), removed by
+ *                    vma_close when the VMA is retired.  Lock order:
+ *                    mmap_lock -> i_rwsem -> i_lock -> i_mmap_lock -> ptl.
+ *   seals            i_rwsem for writers; read locklessly (atomic).
+ *   i_count          atomic: struct file references (fds, VMAs) hold the
+ *                    file, the file holds the inode.
+ */
+#ifndef ASPACE_SHMEM_H
+#define ASPACE_SHMEM_H
+
+#include "file.h"
+#include "folio.h"
+#include "memory.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#define SHMEM_NAME_MAX 256
+
+enum shmem_kind {
+	SHMEM_MEMFD,
+	SHMEM_TMPFILE,
+	SHMEM_ZERO, /* MAP_SHARED|MAP_ANONYMOUS: /dev/zero (deleted) */
+};
+
+struct cache_node;
+
+struct shmem_inode {
+	pthread_mutex_t i_rwsem;
+	pthread_mutex_t i_lock;
+	pthread_mutex_t i_mmap_lock;
+	_Atomic(struct cache_node *) root;
+	atomic_long i_size;
+	atomic_long nrpages;
+	atomic_int seals;
+	bool allow_sealing;
+	enum shmem_kind kind;
+	unsigned long ino;
+	struct page_pool *pool;
+	struct vm_area_struct **i_mmap;
+	int i_mmap_nr, i_mmap_cap;
+	char name[SHMEM_NAME_MAX + 8];
+};
+
+static inline struct shmem_inode *SHMEM_I(struct file *file)
+{
+	return (struct shmem_inode *)file->private_data;
+}
+
+bool file_is_shmem(const struct file *file);
+
+/* Look a page up without locks: a referenced folio or NULL.  Caller may be
+ * inside an RCU read-side section or not. */
+struct folio *find_get_folio(struct shmem_inode *inode, unsigned long index);
+/* The folio at index, allocated (zero-filled) and inserted when absent.
+ * Fails with NULL and *err: -ENOMEM (pool empty), -EFBIG (beyond the page
+ * cache's reach), -EINVAL (index at or beyond i_size when !past_eof). */
+struct folio *shmem_get_folio(struct shmem_inode *inode, unsigned long index,
+			      bool past_eof, int *err);
+/* Under the PTE lock: is folio still the cache page at its index, inside
+ * i_size?  (The fault's re-check against truncation.) */
+bool shmem_folio_still_valid(struct shmem_inode *inode, struct folio *folio);
+/* Punch [start, end) pages out of the cache and out of every mapping. */
+int shmem_punch(struct file *file, off_t off, off_t len);
+
+/* filemap.c: the fault on a file VMA with no page mapped at the address
+ * (ptl not held).  Called from handle_pte_fault. */
+vm_fault_t do_fault(struct vm_fault *vmf);
+
+/* Per-mm fd table (fork copies it, mm teardown closes it). */
+int dup_fd_table(struct mm_struct *parent, struct mm_struct *child);
+void exit_fd_table(struct mm_struct *mm);
+
+#endif
