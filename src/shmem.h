@@ -92,7 +92,10 @@ int shmem_punch(struct file *file, off_t off, off_t len);
  * (ptl not held).  Called from handle_pte_fault. */
 vm_fault_t do_fault(struct vm_fault *vmf);
 
-/* Per-mm fd table (fork copies it, mm teardown closes it). */
+/* Per-mm fd table (fork copies it, mm teardown closes it).  fget_mm: a
+ * referenced file for fd, or NULL (mmap.c's weak hook). */
+struct file *fget_mm(struct mm_struct *mm, int fd);
+struct file *shmem_zero_setup_file(struct mm_struct *mm, unsigned long len);
 int dup_fd_table(struct mm_struct *parent, struct mm_struct *child);
 void exit_fd_table(struct mm_struct *mm);
 
