@@ -231,7 +231,7 @@ static vm_fault_t do_cow_fault(struct vm_fault *vmf, struct shmem_inode *inode)
 	folio = shmem_get_folio(inode, vmf->pgoff, false, &err);
 	if (!folio)
 		return folio_error(err);
-	page = alloc_pages(mem->pool, 0);
+	page = alloc_page_wait_deferred(mem->pool, false);
 	if (unlikely(!page)) {
 		folio_put_deferred(folio);
 		return VM_FAULT_OOM;
@@ -276,6 +276,10 @@ vm_fault_t do_fault(struct vm_fault *vmf)
 	struct vm_area_struct *vma = vmf->vma;
 	struct shmem_inode *inode;
 
+	if (vmf->flags & FAULT_FLAG_VMA_LOCK)
+		vma_assert_locked(vma);
+	else
+		mmap_assert_locked(vma->vm_mm);
 	if (unlikely(!file_is_shmem(vma->vm_file)))
 		return VM_FAULT_SIGBUS;
 	inode = SHMEM_I(vma->vm_file);

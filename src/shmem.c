@@ -42,6 +42,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #ifndef F_SEAL_SEAL
 #define F_SEAL_SEAL 0x0001
@@ -74,6 +75,27 @@
 #define SHMEM_MAXBYTES ((long)LLONG_MAX)
 #define MAX_RW_COUNT ((size_t)(INT_MAX & PAGE_MASK))
 #define NR_OPEN_DEFAULT 1024 /* RLIMIT_NOFILE soft limit */
+
+/* ------------------------------------------------------------ i_rwsem */
+
+/* i_rwsem with its owner recorded, so the rules can be asserted. */
+static void inode_lock(struct shmem_inode *inode)
+{
+	pthread_mutex_lock(&inode->i_rwsem);
+	atomic_store_explicit(&inode->i_rwsem_owner, current_tid(), memory_order_relaxed);
+}
+
+static void inode_unlock(struct shmem_inode *inode)
+{
+	atomic_store_explicit(&inode->i_rwsem_owner, 0, memory_order_relaxed);
+	pthread_mutex_unlock(&inode->i_rwsem);
+}
+
+#define inode_assert_locked(inode)                                                 \
+	RULE_CHECK(atomic_load_explicit(&(inode)->i_rwsem_owner, memory_order_relaxed) == \
+			   current_tid(),                                          \
+		   "inode_assert_locked", NULL, "i_rwsem of shmem inode %lu not held", \
+		   (inode)->ino)
 
 /* ------------------------------------------------------------ the cache */
 
@@ -211,6 +233,24 @@ static inline unsigned long size_to_pages(long size)
 	return (unsigned long)((size + (long)PAGE_SIZE - 1) >> PAGE_SHIFT);
 }
 
+struct page *alloc_page_wait_deferred(struct page_pool *pool, bool zero)
+{
+	struct page *page = zero ? alloc_zeroed_page(pool) : alloc_pages(pool, 0);
+
+	/*
+	 * Out of frames while some wait for a grace period (truncation and
+	 * unmapping free after one): give the RCU thread up to ~100 ms, as
+	 * the kernel's allocator would reclaim before failing.  Bounded, so
+	 * a caller inside an RCU read-side section gets -ENOMEM, not a hang.
+	 */
+	for (int i = 0; !page && i < 2000 &&
+			atomic_load_explicit(&pool->deferred, memory_order_acquire); i++) {
+		usleep(50);
+		page = zero ? alloc_zeroed_page(pool) : alloc_pages(pool, 0);
+	}
+	return page;
+}
+
 struct folio *shmem_get_folio(struct shmem_inode *inode, unsigned long index,
 			      bool past_eof, int *err)
 {
@@ -221,7 +261,7 @@ struct folio *shmem_get_folio(struct shmem_inode *inode, unsigned long index,
 	if (folio)
 		return folio;
 	/* Allocate and zero outside the lock; insert under it. */
-	page = alloc_zeroed_page(inode->pool);
+	page = alloc_page_wait_deferred(inode->pool, true);
 	if (!page) {
 		*err = -ENOMEM;
 		return NULL;
@@ -450,6 +490,7 @@ static void shmem_truncate_range(struct shmem_inode *inode, unsigned long start,
 	struct removed r = { 0 };
 	struct cache_node *root;
 
+	inode_assert_locked(inode);
 	if (start >= end)
 		return;
 	do {
@@ -476,6 +517,7 @@ static int shmem_setsize(struct shmem_inode *inode, long newsize)
 	long oldsize = atomic_load(&inode->i_size);
 	int seals = atomic_load(&inode->seals);
 
+	inode_assert_locked(inode);
 	if (newsize < oldsize && (seals & F_SEAL_SHRINK))
 		return -EPERM;
 	if (newsize > oldsize && (seals & F_SEAL_GROW))
@@ -504,7 +546,9 @@ static void shmem_release(struct file *file)
 	struct cache_node *root = atomic_load(&inode->root);
 
 	/* No fd and no VMA any more: nothing can reach the cache. */
+	inode_lock(inode);
 	shmem_truncate_range(inode, 0, ~0UL, true);
+	inode_unlock(inode);
 	cache_free_node(root);
 	kfree(inode->i_mmap);
 	pool_put(inode->pool);
@@ -517,6 +561,8 @@ static void shmem_release(struct file *file)
 
 static int shmem_mmap(struct file *file, struct vm_area_struct *vma)
 {
+	/* i_mmap changes only under mmap_lock held for write (lock order). */
+	mmap_assert_write_locked(vma->vm_mm);
 	i_mmap_insert(SHMEM_I(file), vma);
 	return 0;
 }
@@ -868,9 +914,9 @@ int aspace_ftruncate(struct aspace_mm *amm, int fd, off_t len)
 		return -EINVAL;
 	}
 	inode = SHMEM_I(file);
-	pthread_mutex_lock(&inode->i_rwsem);
+	inode_lock(inode);
 	err = shmem_setsize(inode, (long)len);
-	pthread_mutex_unlock(&inode->i_rwsem);
+	inode_unlock(inode);
 	fput(file);
 	return err;
 }
@@ -879,6 +925,8 @@ int aspace_ftruncate(struct aspace_mm *amm, int fd, off_t len)
 static void shmem_punch_locked(struct shmem_inode *inode, long off, long len)
 {
 	long end = off + len; /* exclusive, no overflow: checked by callers */
+
+	inode_assert_locked(inode);
 	unsigned long first = (unsigned long)PAGE_ALIGN((unsigned long)off) >> PAGE_SHIFT;
 	unsigned long last = (unsigned long)end >> PAGE_SHIFT; /* whole pages < last */
 
@@ -908,12 +956,12 @@ int shmem_punch(struct file *file, off_t off, off_t len)
 	if (off < 0 || len <= 0 || off > SHMEM_MAXBYTES - len)
 		return -EINVAL;
 	inode = SHMEM_I(file);
-	pthread_mutex_lock(&inode->i_rwsem);
+	inode_lock(inode);
 	if (atomic_load(&inode->seals) & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE))
 		err = -EPERM;
 	else
 		shmem_punch_locked(inode, (long)off, (long)len);
-	pthread_mutex_unlock(&inode->i_rwsem);
+	inode_unlock(inode);
 	return err;
 }
 
@@ -940,7 +988,7 @@ int aspace_fallocate(struct aspace_mm *amm, int fd, int mode, off_t off, off_t l
 	}
 	end = (long)off + (long)len;
 	inode = SHMEM_I(file);
-	pthread_mutex_lock(&inode->i_rwsem);
+	inode_lock(inode);
 	if (mode & FALLOC_FL_PUNCH_HOLE) {
 		if (atomic_load(&inode->seals) & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE))
 			err = -EPERM;
@@ -971,7 +1019,7 @@ int aspace_fallocate(struct aspace_mm *amm, int fd, int mode, off_t off, off_t l
 		pthread_mutex_unlock(&inode->i_lock);
 	}
 out:
-	pthread_mutex_unlock(&inode->i_rwsem);
+	inode_unlock(inode);
 	fput(file);
 	return err;
 }
@@ -1046,7 +1094,7 @@ ssize_t aspace_pwrite(struct aspace_mm *amm, int fd, const void *buf, size_t len
 	if (len > (size_t)(SHMEM_MAXBYTES - off))
 		len = (size_t)(SHMEM_MAXBYTES - off);
 	inode = SHMEM_I(file);
-	pthread_mutex_lock(&inode->i_rwsem);
+	inode_lock(inode);
 	seals = atomic_load(&inode->seals);
 	if (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)) {
 		err = -EPERM;
@@ -1083,7 +1131,7 @@ ssize_t aspace_pwrite(struct aspace_mm *amm, int fd, const void *buf, size_t len
 		}
 	}
 out:
-	pthread_mutex_unlock(&inode->i_rwsem);
+	inode_unlock(inode);
 	fput(file);
 	ret = done ? (ssize_t)done : err;
 	return ret;
@@ -1150,7 +1198,7 @@ int aspace_fcntl_add_seals(struct aspace_mm *amm, int fd, int seals)
 		err = -EINVAL;
 		goto out_put;
 	}
-	pthread_mutex_lock(&inode->i_rwsem);
+	inode_lock(inode);
 	cur = atomic_load(&inode->seals);
 	if (cur & F_SEAL_SEAL) {
 		err = -EPERM;
@@ -1167,7 +1215,7 @@ int aspace_fcntl_add_seals(struct aspace_mm *amm, int fd, int seals)
 	/* F_SEAL_EXEC implies the write seals on the exec bit only: no-op here. */
 	atomic_store(&inode->seals, cur | seals);
 out:
-	pthread_mutex_unlock(&inode->i_rwsem);
+	inode_unlock(inode);
 out_put:
 	fput(file);
 	return err;

@@ -52,6 +52,7 @@ struct cache_node;
 
 struct shmem_inode {
 	pthread_mutex_t i_rwsem;
+	atomic_int i_rwsem_owner; /* current_tid() of the holder, 0: none */
 	pthread_mutex_t i_lock;
 	pthread_mutex_t i_mmap_lock;
 	_Atomic(struct cache_node *) root;
@@ -82,6 +83,9 @@ struct folio *find_get_folio(struct shmem_inode *inode, unsigned long index);
  * cache's reach), -EINVAL (index at or beyond i_size when !past_eof). */
 struct folio *shmem_get_folio(struct shmem_inode *inode, unsigned long index,
 			      bool past_eof, int *err);
+/* A frame (zeroed when zero), waiting a little for frames that are freed
+ * after a grace period when the pool is empty.  NULL: out of memory. */
+struct page *alloc_page_wait_deferred(struct page_pool *pool, bool zero);
 /* Under the PTE lock: is folio still the cache page at its index, inside
  * i_size?  (The fault's re-check against truncation.) */
 bool shmem_folio_still_valid(struct shmem_inode *inode, struct folio *folio);

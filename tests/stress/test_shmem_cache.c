@@ -25,6 +25,8 @@
 
 #include <aspace/aspace.h>
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <linux/falloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -45,7 +47,7 @@ struct ctx {
 	struct shmem_inode *inode;
 	unsigned long map[2];
 	atomic_int stop;
-	atomic_long lookups, hits, reads, sigbus, bad;
+	atomic_long lookups, hits, reads, sigbus, bad, bad_lookup, bad_code, bad_data;
 };
 
 static unsigned long rnd(unsigned long *s)
@@ -98,8 +100,10 @@ static void *looker(void *arg)
 			continue;
 		atomic_fetch_add_explicit(&c->hits, 1, memory_order_relaxed);
 		if (folio->page.mapping != c->inode || folio->page.index != idx ||
-		    folio_ref_count(folio) < 1 || folio_test_anon(folio))
+		    folio_ref_count(folio) < 1 || folio_test_anon(folio)) {
 			atomic_fetch_add(&c->bad, 1);
+			atomic_fetch_add(&c->bad_lookup, 1);
+		}
 		folio_put_deferred(folio);
 	}
 	return NULL;
@@ -125,13 +129,21 @@ static void *accessor(void *arg)
 		if (r) {
 			if (f.code == ASPACE_FAULT_SIGBUS)
 				atomic_fetch_add_explicit(&c->sigbus, 1, memory_order_relaxed);
-			else
+			else {
 				atomic_fetch_add(&c->bad, 1);
+				atomic_fetch_add(&c->bad_code, 1);
+				if (getenv("SHMEM_STRESS_VERBOSE"))
+					fprintf(stderr, "code %d\n", f.code);
+			}
 			continue;
 		}
 		/* Only ever zero (fresh page) or this page's own tag. */
-		if (v && v != tag)
+		if (v && v != tag) {
 			atomic_fetch_add(&c->bad, 1);
+			atomic_fetch_add(&c->bad_data, 1);
+			if (getenv("SHMEM_STRESS_VERBOSE"))
+				fprintf(stderr, "idx %lu read %#lx\n", idx, (unsigned long)v);
+		}
 	}
 	return NULL;
 }
@@ -168,8 +180,10 @@ static void test_cache_concurrent(void **state)
 	pthread_create(&t[4], NULL, accessor, &c);
 	for (int i = 0; i < 5; i++)
 		pthread_join(t[i], NULL);
-	print_message("lookups %ld hits %ld accesses %ld sigbus %ld\n", atomic_load(&c.lookups),
-		      atomic_load(&c.hits), atomic_load(&c.reads), atomic_load(&c.sigbus));
+	print_message("lookups %ld hits %ld accesses %ld sigbus %ld bad: lookup %ld code %ld data %ld\n",
+		      atomic_load(&c.lookups), atomic_load(&c.hits), atomic_load(&c.reads),
+		      atomic_load(&c.sigbus), atomic_load(&c.bad_lookup), atomic_load(&c.bad_code),
+		      atomic_load(&c.bad_data));
 	assert_int_equal(atomic_load(&c.bad), 0);
 
 	fput(file);
