@@ -311,7 +311,8 @@ bool shmem_folio_still_valid(struct shmem_inode *inode, struct folio *folio)
 
 /* -------------------------------------------------------------- i_mmap */
 
-static void i_mmap_insert(struct shmem_inode *inode, struct vm_area_struct *vma)
+/* 0, or -ENOMEM when the array cannot grow (the VMA is then not tracked). */
+static int i_mmap_insert(struct shmem_inode *inode, struct vm_area_struct *vma)
 {
 	pthread_mutex_lock(&inode->i_mmap_lock);
 	if (inode->i_mmap_nr == inode->i_mmap_cap) {
@@ -319,11 +320,8 @@ static void i_mmap_insert(struct shmem_inode *inode, struct vm_area_struct *vma)
 		struct vm_area_struct **n = kmalloc(sizeof(*n) * (size_t)cap);
 
 		if (!n) {
-			/* Cannot track it: it keeps working, but truncation would
-			 * miss it; refuse loudly in debug builds. */
 			pthread_mutex_unlock(&inode->i_mmap_lock);
-			BUG_ON(1);
-			return;
+			return -ENOMEM;
 		}
 		if (inode->i_mmap_nr)
 			memcpy(n, inode->i_mmap, sizeof(*n) * (size_t)inode->i_mmap_nr);
@@ -333,6 +331,7 @@ static void i_mmap_insert(struct shmem_inode *inode, struct vm_area_struct *vma)
 	}
 	inode->i_mmap[inode->i_mmap_nr++] = vma;
 	pthread_mutex_unlock(&inode->i_mmap_lock);
+	return 0;
 }
 
 /* Tolerates a VMA that was never inserted (mmap failed before f_ops->mmap). */
@@ -563,13 +562,15 @@ static int shmem_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	/* i_mmap changes only under mmap_lock held for write (lock order). */
 	mmap_assert_write_locked(vma->vm_mm);
-	i_mmap_insert(SHMEM_I(file), vma);
-	return 0;
+	return i_mmap_insert(SHMEM_I(file), vma);
 }
 
 static void shmem_vma_open(struct vm_area_struct *vma)
 {
-	i_mmap_insert(SHMEM_I(vma->vm_file), vma);
+	/* Out of memory for the array: the copy is not tracked, and a later
+	 * truncation leaves its PTEs (they keep their own page references, so
+	 * nothing is freed under them; only the SIGBUS is lost). */
+	(void)i_mmap_insert(SHMEM_I(vma->vm_file), vma);
 }
 
 static void shmem_vma_close(struct vm_area_struct *vma)
@@ -633,6 +634,7 @@ static struct file *shmem_file_setup(struct mm_struct *mm, enum shmem_kind kind,
 	inode->ino = atomic_fetch_add(&next_ino, 1);
 	atomic_store(&inode->i_size, size);
 	atomic_store(&inode->seals, F_SEAL_SEAL);
+	inode->exec_mode = true;
 	inode->pool = mm_mem(mm)->pool;
 	pool_get(inode->pool);
 	switch (kind) {
@@ -853,6 +855,7 @@ int aspace_memfd_create(struct aspace_mm *amm, const char *name, unsigned int fl
 		return -ENOMEM;
 	if (flags & (MFD_ALLOW_SEALING_ | MFD_NOEXEC_SEAL_)) {
 		SHMEM_I(file)->allow_sealing = true;
+		SHMEM_I(file)->exec_mode = !(flags & MFD_NOEXEC_SEAL_);
 		atomic_store(&SHMEM_I(file)->seals,
 			     (flags & MFD_NOEXEC_SEAL_) ? F_SEAL_EXEC : 0);
 	}
@@ -1107,13 +1110,11 @@ ssize_t aspace_pwrite(struct aspace_mm *amm, int fd, const void *buf, size_t len
 
 		if (n > len - done)
 			n = len - done;
+		/* shmem_write_begin, per page: nothing past the sealed size
+		 * (what earlier pages took is still written). */
 		if ((seals & F_SEAL_GROW) && (long)(pos + n) > atomic_load(&inode->i_size)) {
-			/* shmem_write_begin: nothing past the sealed size. */
-			if ((long)pos >= atomic_load(&inode->i_size)) {
-				err = -EPERM;
-				break;
-			}
-			n = (size_t)(atomic_load(&inode->i_size) - (long)pos);
+			err = -EPERM;
+			break;
 		}
 		folio = shmem_get_folio(inode, pos >> PAGE_SHIFT, true, &err);
 		if (!folio) {
@@ -1204,6 +1205,10 @@ int aspace_fcntl_add_seals(struct aspace_mm *amm, int fd, int seals)
 		err = -EPERM;
 		goto out;
 	}
+	/* Sealing exec on a file with exec permission (every memfd but
+	 * MFD_NOEXEC_SEAL ones) seals its contents too, as memfd_add_seals. */
+	if ((seals & F_SEAL_EXEC) && inode->exec_mode)
+		seals |= F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE;
 	if ((seals & F_SEAL_WRITE) && !(cur & F_SEAL_WRITE)) {
 		pthread_mutex_lock(&inode->i_mmap_lock);
 		if (mapping_writably_mapped(inode))
@@ -1212,7 +1217,6 @@ int aspace_fcntl_add_seals(struct aspace_mm *amm, int fd, int seals)
 		if (err)
 			goto out;
 	}
-	/* F_SEAL_EXEC implies the write seals on the exec bit only: no-op here. */
 	atomic_store(&inode->seals, cur | seals);
 out:
 	inode_unlock(inode);

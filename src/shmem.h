@@ -60,6 +60,7 @@ struct shmem_inode {
 	atomic_long nrpages;
 	atomic_int seals;
 	bool allow_sealing;
+	bool exec_mode;       /* mode has x bits (not MFD_NOEXEC_SEAL) */
 	enum shmem_kind kind;
 	unsigned long ino;
 	struct page_pool *pool;

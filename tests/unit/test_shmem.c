@@ -386,6 +386,30 @@ static void test_seals(void **state)
 	assert_int_equal(aspace_fcntl_add_seals(mm, fd, F_SEAL_SEAL), 0);
 	assert_int_equal(aspace_fcntl_add_seals(mm, fd, 0), -EPERM);
 
+	/* F_SEAL_GROW: a write crossing the end is EPERM as a whole. */
+	fd = aspace_memfd_create(mm, "grow", MFD_ALLOW_SEALING);
+	assert_int_equal(aspace_ftruncate(mm, fd, 100), 0);
+	assert_int_equal(aspace_fcntl_add_seals(mm, fd, F_SEAL_GROW), 0);
+	assert_int_equal(aspace_pwrite(mm, fd, "0123456789", 10, 95), -EPERM);
+	assert_int_equal(aspace_pwrite(mm, fd, "0123456789", 10, 90), 10);
+	/* F_SEAL_EXEC on an executable memfd seals writes too; NOEXEC_SEAL
+	 * memfds start with F_SEAL_EXEC and stay sealable. */
+	fd = aspace_memfd_create(mm, "exec", MFD_ALLOW_SEALING);
+	assert_int_equal(aspace_fcntl_add_seals(mm, fd, 0x20), 0);
+	assert_int_equal(aspace_fcntl_get_seals(mm, fd), 0x3e);
+	fd = aspace_memfd_create(mm, "noexec", 0x8);
+	assert_int_equal(aspace_fcntl_get_seals(mm, fd), 0x20);
+	assert_int_equal(aspace_fcntl_add_seals(mm, fd, F_SEAL_WRITE), 0);
+	assert_int_equal(aspace_fcntl_get_seals(mm, fd), 0x28);
+	fd = aspace_memfd_create(mm, "exec-only", 0x10);
+	assert_int_equal(aspace_fcntl_get_seals(mm, fd), F_SEAL_SEAL);
+	assert_int_equal(aspace_memfd_create(mm, "both", 0x18), -EINVAL);
+	/* A read-only shared mapping still may write later: F_SEAL_WRITE busy. */
+	fd = aspace_memfd_create(mm, "ro", MFD_ALLOW_SEALING);
+	assert_int_equal(aspace_ftruncate(mm, fd, PG), 0);
+	map_fd(mm, PG, PROT_READ, MAP_SHARED, fd, 0);
+	assert_int_equal(aspace_fcntl_add_seals(mm, fd, F_SEAL_WRITE), -EBUSY);
+
 	fd = aspace_memfd_create(mm, "future", MFD_ALLOW_SEALING);
 	assert_int_equal(aspace_fcntl_add_seals(mm, fd, F_SEAL_FUTURE_WRITE), 0);
 	assert_int_equal(aspace_pwrite(mm, fd, "x", 1, 0), -EPERM);
