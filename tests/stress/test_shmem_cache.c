@@ -8,7 +8,7 @@
  *    while referenced.
  *  - Threads fault and write through two shared mappings while the file
  *    shrinks, grows and gets holes punched: each access completes or
- *    raises SIGBUS, never anything else; pages read back what the last
+ *    raises SIGBUS, never anything else (pread/pwrite race them too); pages read back what the last
  *    write through a mapping put there, or zero.
  *  - Teardown returns every frame.
  */
@@ -121,10 +121,24 @@ static void *accessor(void *arg)
 		uint64_t v = 0, tag = 0x5a5a000000000000UL | idx;
 		int r;
 
-		if (rnd(&seed) & 1)
+		switch (rnd(&seed) % 4) {
+		case 0:
 			r = aspace_write(c->mm, base + idx * PG, &tag, sizeof(tag), &f);
-		else
+			break;
+		case 1:
 			r = aspace_read(c->mm, base + idx * PG, &v, sizeof(v), &f);
+			break;
+		case 2: /* through the file, racing the mappings' users */
+			if (aspace_pwrite(c->mm, c->fd, &tag, sizeof(tag), (off_t)(idx * PG)) !=
+			    (ssize_t)sizeof(tag))
+				atomic_fetch_add(&c->bad, 1);
+			continue;
+		default:
+			if (aspace_pread(c->mm, c->fd, &v, sizeof(v), (off_t)(idx * PG)) < 0)
+				atomic_fetch_add(&c->bad, 1);
+			r = 0;
+			break;
+		}
 		atomic_fetch_add_explicit(&c->reads, 1, memory_order_relaxed);
 		if (r) {
 			if (f.code == ASPACE_FAULT_SIGBUS)
