@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite: the debug build's tests, the same tests under
-# AddressSanitizer+UBSan, and the concurrency tests under ThreadSanitizer.
+# The whole test suite: the debug build's tests (unit, concurrency and every
+# scenario on the kernel and against the engine), the same under
+# AddressSanitizer+UBSan, the concurrency tests under ThreadSanitizer, and a
+# bounded run of the scenario-parser fuzzer.  Needs root for the scenarios'
+# userfaultfd and io_uring parts (CI runs as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -12,6 +15,9 @@ run() { # build-type ctest-args...
   (cd "$dir" && ctest --output-on-failure -j"$jobs" "$@") || status=1
 }
 run debug
-ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 run asan -LE slow
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 run asan
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" run tsan -L concurrency
+echo "== fuzz (parser, 20 s) =="
+scripts/fuzz.sh 20 || status=1
+if [ $status -eq 0 ]; then echo "check: all passed"; else echo "check: FAILED"; fi
 exit $status

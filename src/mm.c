@@ -26,6 +26,10 @@ struct mm_struct *mm_alloc(const struct aspace_config *cfg, struct mm_struct *pa
 		return NULL;
 	init_rwsem(&mm->mmap_lock);
 	pthread_mutex_init(&mm->anon_vma_lock, NULL);
+	if (retire_list_init(&mm->retired)) {
+		kfree(mm);
+		return NULL;
+	}
 	vt_init(&mm->mm_mt, &mm->retired);
 	if (parent) {
 		mm->per_vma_lock = parent->per_vma_lock;
@@ -47,6 +51,7 @@ struct mm_struct *mm_alloc(const struct aspace_config *cfg, struct mm_struct *pa
 							 : DEFAULT_START_BRK;
 	}
 	if (mm_mem_init(mm, cfg, parent)) {
+		retire_list_destroy(&mm->retired);
 		pthread_mutex_destroy(&mm->anon_vma_lock);
 		kfree(mm);
 		return NULL;
@@ -73,10 +78,13 @@ void mm_free(struct mm_struct *mm)
 		next = vma_next(mm, vma);
 		vm_area_free_unlinked(vma);
 	}
-	vt_destroy(&mm->mm_mt);
 	mm->map_count = 0;
 	mm->total_vm = mm->locked_vm = 0;
 	mmap_write_unlock(mm);
+	/* Nodes and VMAs still waiting for RCU stay with the list's sink. */
+	vt_destroy(&mm->mm_mt);
+	retire_list_destroy(&mm->retired);
+	vma_cache_drain(mm);
 	mm_mem_destroy(mm);
 	pthread_mutex_destroy(&mm->anon_vma_lock);
 	kfree(mm);

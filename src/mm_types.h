@@ -110,6 +110,8 @@ struct mm_struct {
 	unsigned long def_flags;       /* mlockall(MCL_FUTURE) */
 
 	struct retire_list retired;    /* retired VMAs and tree nodes */
+	struct vm_area_struct *vma_cache; /* reusable VMAs (mmap write lock) */
+	int nr_vma_cache;
 	pthread_mutex_t anon_vma_lock; /* first-fault anon_vma assignment */
 
 	/* Counters: atomics, written by faulting threads without locks. */

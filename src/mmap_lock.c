@@ -95,7 +95,8 @@ static void mmap_write_release_prep(struct mm_struct *mm)
 {
 	mmap_assert_write_locked(mm);
 	vma_end_write_all(mm);
-	retire_list_flush(&mm->retired);
+	retire_list_flush(&mm->retired, false);
+	vma_reap_retired(mm);
 }
 
 void mmap_write_unlock(struct mm_struct *mm)

@@ -18,12 +18,18 @@
  * tables) carry a struct rcu_retire and are chained on the owner's
  * retire_list without allocating.  The writer may keep using them until it
  * hands the chain to RCU (retire_list_flush, at mmap_write_unlock), so a
- * grace period can never end under a writer that still holds one.
+ * grace period can never end under a writer that still holds one.  Chains
+ * go to RCU in batches; when a batch's grace period is over the callback
+ * only moves it to the list's "ready" stack, and the owner takes it back
+ * (retire_list_reap) to reuse the objects or free them in its own thread:
+ * no malloc/free traffic between threads on the hot path.
  */
 #ifndef ASPACE_RCU_H
 #define ASPACE_RCU_H
 
 #include <urcu-bp.h>
+
+#include <stdbool.h>
 
 #undef rcu_dereference
 #undef rcu_assign_pointer
@@ -75,26 +81,57 @@ void call_rcu_aspace(struct aspace_rcu_head *h, void (*fn)(struct aspace_rcu_hea
 /* Wait until every callback queued so far has run. */
 void rcu_barrier_aspace(void);
 
+enum retire_kind {
+	RETIRE_KFREE,   /* nothing to reuse: kfree() it */
+	RETIRE_VT_NODE, /* a VMA-tree node */
+	RETIRE_VMA,     /* a VMA */
+};
+
 struct rcu_retire {
 	struct rcu_retire *next;
-	void *obj; /* what to kfree() */
+	void *obj;
+	enum retire_kind kind;
+};
+
+/* Where finished batches land; outlives its retire_list while batches are
+ * in flight (refs: one for the list, one per batch). */
+struct retire_sink {
+	struct rcu_retire *ready; /* atomic stack */
+	long refs;                /* atomic */
 };
 
 struct retire_list {
-	struct rcu_retire *head;
+	struct rcu_retire *head, *tail; /* the owner's lock */
+	unsigned int count;
+	struct retire_sink *sink;
 };
 
-/* Queue obj (whose embedded link is r) for kfree() after a grace period. */
-static inline void retire_rcu(struct retire_list *l, struct rcu_retire *r, void *obj)
+/* 0 or -ENOMEM. */
+int retire_list_init(struct retire_list *l);
+/* Owner teardown: everything retired, ready or still in flight is freed
+ * (the last in-flight batch frees what arrives after). */
+void retire_list_destroy(struct retire_list *l);
+
+/* Queue obj (whose embedded link is r) for reuse or kfree() after a grace
+ * period. */
+static inline void retire_rcu(struct retire_list *l, struct rcu_retire *r, void *obj,
+			      enum retire_kind kind)
 {
 	r->obj = obj;
+	r->kind = kind;
 	r->next = l->head;
+	if (!l->head)
+		l->tail = r;
 	l->head = r;
+	l->count++;
 }
 
-/* Hand everything retired so far to RCU.  Must be called outside any RCU
- * read-side critical section (it may wait for a grace period when memory
- * for the callback is short). */
-void retire_list_flush(struct retire_list *l);
+/* Hand what was retired to RCU: always when force, else once enough has
+ * gathered.  Outside any RCU read-side critical section (it may wait for
+ * a grace period when memory for the batch is short). */
+void retire_list_flush(struct retire_list *l, bool force);
+/* Objects whose grace period is over (a chain through ->next), or NULL. */
+struct rcu_retire *retire_list_reap(struct retire_list *l);
+void retire_free_chain(struct rcu_retire *r);
 
 #endif

@@ -25,9 +25,71 @@
 
 /* ---- objects ---- */
 
+#define VMA_CACHE_MAX 512
+
+/*
+ * VMAs whose grace period is over are kept for reuse by the mm's writer
+ * (linked through their retire link), so the mmap/munmap hot path does not
+ * allocate.  Only the mmap_lock writer touches the cache.
+ */
+static struct vm_area_struct *vma_cache_pop(struct mm_struct *mm)
+{
+	struct vm_area_struct *vma = mm->vma_cache;
+
+	if (!vma || !mmap_is_write_locked_by_me(mm))
+		return NULL;
+	mm->vma_cache = vma->retire.obj;
+	mm->nr_vma_cache--;
+	return vma;
+}
+
+static void vma_cache_push(struct mm_struct *mm, struct vm_area_struct *vma)
+{
+	if (mm->nr_vma_cache >= VMA_CACHE_MAX) {
+		kfree(vma);
+		return;
+	}
+	vma->retire.obj = mm->vma_cache;
+	mm->vma_cache = vma;
+	mm->nr_vma_cache++;
+}
+
+/* Take back what RCU is done with (mmap write lock). */
+void vma_reap_retired(struct mm_struct *mm)
+{
+	struct rcu_retire *r = retire_list_reap(&mm->retired), *next;
+
+	for (; r; r = next) {
+		next = r->next;
+		if (r->kind == RETIRE_VT_NODE)
+			vt_recycle_node(&mm->mm_mt, r->obj);
+		else if (r->kind == RETIRE_VMA)
+			vma_cache_push(mm, r->obj);
+		else
+			kfree(r->obj);
+	}
+}
+
+/* Teardown: no thread uses the mm any more. */
+void vma_cache_drain(struct mm_struct *mm)
+{
+	while (mm->vma_cache) {
+		struct vm_area_struct *vma = mm->vma_cache;
+
+		mm->vma_cache = vma->retire.obj;
+		kfree(vma);
+	}
+	mm->nr_vma_cache = 0;
+}
+
 struct vm_area_struct *vm_area_alloc(struct mm_struct *mm)
 {
-	struct vm_area_struct *vma = kzalloc(sizeof(*vma));
+	struct vm_area_struct *vma = vma_cache_pop(mm);
+
+	if (vma)
+		memset(vma, 0, sizeof(*vma));
+	else
+		vma = kzalloc(sizeof(*vma));
 
 	if (!vma)
 		return NULL;
@@ -40,8 +102,10 @@ struct vm_area_struct *vm_area_alloc(struct mm_struct *mm)
 /* A copy that shares the original's backing (split, mremap, fork). */
 struct vm_area_struct *vm_area_dup(struct vm_area_struct *orig)
 {
-	struct vm_area_struct *vma = kmalloc(sizeof(*vma));
+	struct vm_area_struct *vma = vma_cache_pop(orig->vm_mm);
 
+	if (!vma)
+		vma = kmalloc(sizeof(*vma));
 	if (!vma)
 		return NULL;
 	/* Not vm_lock: readers may be trying it on the original right now. */
@@ -68,7 +132,7 @@ static void vm_area_retire(struct mm_struct *mm, struct vm_area_struct *vma)
 	vma->anon_vma = NULL;
 	vma_file_put(vma);
 	vma->vm_file = NULL;
-	retire_rcu(&mm->retired, &vma->retire, vma);
+	retire_rcu(&mm->retired, &vma->retire, vma, RETIRE_VMA);
 }
 
 /* ---- lookups: RCU read lock or mmap_lock held ---- */

@@ -101,6 +101,8 @@ struct vm_area_struct *vm_area_alloc(struct mm_struct *mm);
 struct vm_area_struct *vm_area_dup(struct vm_area_struct *orig);
 void vm_area_free_unlinked(struct vm_area_struct *vma);
 int vma_prealloc(struct mm_struct *mm, int ops);
+void vma_reap_retired(struct mm_struct *mm);
+void vma_cache_drain(struct mm_struct *mm);
 void vma_iter_store_new(struct mm_struct *mm, struct vm_area_struct *vma);
 void vma_set_range(struct vm_area_struct *vma, unsigned long start,
 		   unsigned long end, unsigned long pgoff);

@@ -87,9 +87,19 @@ static void node_unget(struct vma_tree *t, struct vt_node *n)
 	t->nr_spare++;
 }
 
+/* A retired node whose grace period is over: keep it as a spare. */
+void vt_recycle_node(struct vma_tree *t, struct vt_node *n)
+{
+	if (t->nr_spare >= VT_SPARE_MAX) {
+		kfree(n);
+		return;
+	}
+	node_unget(t, n);
+}
+
 static void node_retire(struct vma_tree *t, struct vt_node *n)
 {
-	retire_rcu(t->retired, &n->retire, n);
+	retire_rcu(t->retired, &n->retire, n, RETIRE_VT_NODE);
 }
 
 static unsigned long node_gap(const struct vt_node *n)

@@ -59,8 +59,14 @@ void vt_init(struct vma_tree *t, struct retire_list *retired);
 /* Free every node at once (no readers may remain). */
 void vt_destroy(struct vma_tree *t);
 
+/* Spares kept beyond what vt_prealloc asked for (recycled nodes). */
+#define VT_SPARE_MAX 2048
+
 /* Reserve nodes for `ops` later modifications.  0 or -ENOMEM. */
 int vt_prealloc(struct vma_tree *t, int ops);
+
+/* A node retired by this tree whose grace period is over (writer lock). */
+void vt_recycle_node(struct vma_tree *t, struct vt_node *n);
 
 /* Modifications (writer lock held, after vt_prealloc). */
 void vt_insert(struct vma_tree *t, unsigned long lo, unsigned long hi, void *ptr);

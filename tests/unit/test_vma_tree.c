@@ -58,10 +58,11 @@ static unsigned long model_gap(struct model *m, unsigned long low, unsigned long
 static void random_against_model(void **state)
 {
 	static struct model m;
-	struct retire_list retired = { 0 };
+	struct retire_list retired;
 	struct vma_tree t;
 	long live = alloc_live();
 
+	assert_int_equal(retire_list_init(&retired), 0);
 	memset(&m, 0, sizeof(m));
 	vt_init(&t, &retired);
 	for (int op = 0; op < 100000; op++) {
@@ -146,14 +147,14 @@ static void random_against_model(void **state)
 				assert_int_equal(vt_gap_topdown(&t, low, high, len),
 						 model_gap(&m, low, high, len));
 			}
-			retire_list_flush(&retired);
+			retire_list_flush(&retired, true);
 		}
 	}
 	/* The workload must have built a real tree, not a toy one. */
 	assert_true(t.count > SLOTS / 4);
 	assert_true(t.height >= 3);
-	retire_list_flush(&retired);
 	vt_destroy(&t);
+	retire_list_destroy(&retired);
 	test_rcu_barrier();
 	assert_int_equal(alloc_live(), live);
 }

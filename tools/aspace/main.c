@@ -14,15 +14,6 @@
 #define ASPACE_VERSION "unknown"
 #endif
 
-/* Until bench.c is linked in, `aspace bench` says so (bench.c overrides). */
-__attribute__((weak)) int cmd_bench(int argc, char **argv)
-{
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "aspace bench: not built\n");
-	return 2;
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f,
