@@ -59,7 +59,7 @@ struct page {
 	unsigned long index;  /* page offset in the mapping */
 	struct page_pool *pool;
 	spinlock_t ptl;       /* PTE tables only: the split PTE lock */
-};
+} __attribute__((aligned(64))); /* one cache line each */
 
 /* The head page of a block, seen as the whole block. */
 struct folio {

@@ -47,23 +47,38 @@
 #include <stddef.h>
 
 /*
- * anon_vma_prepare asserts the VMA lock (vma_assert_locked), which a fault
- * under mmap_lock does not hold.  Under mmap_lock held for read no VMA can
- * be write-locked, so the read lock is always available: take it for the
- * call.  Only the first anonymous fault of a VMA gets here.
+ * vmf_anon_prepare: give the VMA an anon_vma before its first anonymous
+ * page.  anon_vma_prepare looks at the neighbouring VMAs for an anon_vma to
+ * share, and only mmap_lock keeps the neighbours still: under the VMA lock
+ * we try to take mmap_lock for read as well, and when that fails we drop
+ * the VMA lock and ask for the fault to be retried under mmap_lock (as the
+ * kernel does).  Under mmap_lock alone, anon_vma_prepare wants the VMA lock
+ * too (vma_assert_locked); no VMA can be write-locked while we hold
+ * mmap_lock for read, so it is always available.  Only the first
+ * anonymous fault of a VMA gets past the first test.
  */
-static int fault_anon_vma_prepare(struct vm_fault *vmf)
+static vm_fault_t vmf_anon_prepare(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
+	struct mm_struct *mm = vma->vm_mm;
 	int err;
 
 	if (likely(__atomic_load_n(&vma->anon_vma, __ATOMIC_ACQUIRE)))
 		return 0;
-	if ((vmf->flags & FAULT_FLAG_VMA_LOCK) || !vma_start_read(vma))
-		return anon_vma_prepare(vma);
-	err = anon_vma_prepare(vma);
-	vma_end_read(vma);
-	return err;
+	if (vmf->flags & FAULT_FLAG_VMA_LOCK) {
+		if (!mmap_read_trylock(mm)) {
+			vma_end_read(vma);
+			return VM_FAULT_RETRY;
+		}
+		err = anon_vma_prepare(vma);
+		mmap_read_unlock(mm);
+	} else if (vma_start_read(vma)) {
+		err = anon_vma_prepare(vma);
+		vma_end_read(vma);
+	} else {
+		err = anon_vma_prepare(vma); /* per-VMA locks off */
+	}
+	return err ? VM_FAULT_OOM : 0;
 }
 
 static atomic_long retry_inject;
@@ -214,6 +229,7 @@ static vm_fault_t do_anonymous_page(struct vm_fault *vmf)
 	struct mm_mem *mem = vma_mem(vma);
 	struct page *page;
 	pte_t entry, cur;
+	vm_fault_t ret;
 
 	if (vma->vm_flags & VM_SHARED)
 		return do_shared_anonymous_page(vmf);
@@ -238,8 +254,9 @@ static vm_fault_t do_anonymous_page(struct vm_fault *vmf)
 	}
 
 	/* Write access: a zero-filled anon page of our own. */
-	if (unlikely(fault_anon_vma_prepare(vmf)))
-		return VM_FAULT_OOM;
+	ret = vmf_anon_prepare(vmf);
+	if (unlikely(ret))
+		return ret;
 	page = alloc_zeroed_page(mem->pool);
 	if (unlikely(!page))
 		return VM_FAULT_OOM;
@@ -281,10 +298,9 @@ static vm_fault_t wp_page_copy(struct vm_fault *vmf, struct folio *old)
 	pte_t entry, prev;
 	vm_fault_t ret = 0;
 
-	if (unlikely(fault_anon_vma_prepare(vmf))) {
-		ret = VM_FAULT_OOM;
+	ret = vmf_anon_prepare(vmf);
+	if (unlikely(ret))
 		goto out_put_old;
-	}
 	page = alloc_pages(mem->pool, 0);
 	if (unlikely(!page)) {
 		ret = VM_FAULT_OOM;

@@ -23,6 +23,7 @@
 #include "debug.h"
 #include "rcu.h"
 
+#include <stdlib.h>
 #include <string.h>
 #if defined(__x86_64__)
 #include <emmintrin.h>
@@ -304,7 +305,13 @@ void folio_put(struct folio *folio)
 
 /* ------------------------------------------------------------- the pool */
 
-struct page_pool *pool_create(size_t bytes)
+/*
+ * zalloc: kzalloc for pools that belong to mms (counted, so leak checks see
+ * them), plain calloc for the library-wide default pool, which lives as
+ * long as the process and belongs to no mm.
+ */
+static struct page_pool *__pool_create(size_t bytes, void *(*zalloc)(size_t),
+				       void (*zfree)(void *))
 {
 	struct page_pool *pool;
 	unsigned long nr, pfn;
@@ -316,12 +323,15 @@ struct page_pool *pool_create(size_t bytes)
 		nr = 8;
 	if (nr > PFN_NIL - 1)
 		return NULL;
-	pool = kzalloc(sizeof(*pool));
+	pool = zalloc(sizeof(*pool));
 	if (!pool)
 		return NULL;
-	pool->pages = kzalloc(nr * sizeof(struct page));
-	if (!pool->pages)
+	/* One struct page per cache line: over-allocate and align, so that
+	 * touching a frame's metadata costs one line, not two. */
+	pool->pages_mem = zalloc(nr * sizeof(struct page) + 64);
+	if (!pool->pages_mem)
 		goto err_free_pool;
+	pool->pages = (struct page *)(((unsigned long)pool->pages_mem + 63) & ~63UL);
 	len = nr * FRAME_SIZE + HUGE_ALIGN;
 	map = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -356,10 +366,20 @@ struct page_pool *pool_create(size_t bytes)
 	return pool;
 
 err_free_pages:
-	kfree(pool->pages);
+	zfree(pool->pages_mem);
 err_free_pool:
-	kfree(pool);
+	zfree(pool);
 	return NULL;
+}
+
+struct page_pool *pool_create(size_t bytes)
+{
+	return __pool_create(bytes, kzalloc, kfree);
+}
+
+static void *calloc1(size_t size)
+{
+	return calloc(1, size);
 }
 
 static struct page_pool *default_pool;
@@ -367,7 +387,8 @@ static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 
 static void default_pool_init(void)
 {
-	default_pool = pool_create(DEFAULT_POOL_BYTES);
+	/* Never freed: the global reference taken here is never dropped. */
+	default_pool = __pool_create(DEFAULT_POOL_BYTES, calloc1, free);
 }
 
 struct page_pool *pool_default(void)
@@ -389,7 +410,7 @@ void pool_put(struct page_pool *pool)
 		return;
 	munmap(pool->map_addr, pool->map_len);
 	pthread_mutex_destroy(&pool->zone_lock);
-	kfree(pool->pages);
+	kfree(pool->pages_mem);
 	kfree(pool);
 }
 

@@ -39,11 +39,14 @@
 /* Default size of the library-wide pool (struct aspace_config.pool_bytes 0). */
 #define DEFAULT_POOL_BYTES (1UL << 30)
 
+/* Padded to whole cache lines (not aligned: the pool comes from calloc),
+ * so two slots in use share at most one line at their boundary. */
 struct pcp_slot {
 	spinlock_t lock;
 	int count;
 	uint32_t pfn[PCP_HIGH];
-} __attribute__((aligned(64)));
+	char pad[64 - (8 + 4 * PCP_HIGH) % 64];
+};
 
 struct free_area {
 	uint32_t head;
@@ -52,7 +55,8 @@ struct free_area {
 
 struct page_pool {
 	char *base;               /* frame 0 */
-	struct page *pages;       /* metadata, one per frame */
+	struct page *pages;       /* metadata, one per frame, 64-byte aligned */
+	void *pages_mem;          /* the allocation pages lies in */
 	unsigned long nr_pages;
 	void *map_addr;           /* the host mapping, for munmap */
 	size_t map_len;

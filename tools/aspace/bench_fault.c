@@ -77,8 +77,8 @@ static void print_row(int json, const char *cs, double engine, double kernel, co
 		printf("{\"bench\":\"fault\",\"case\":\"%s\",\"engine_ns\":%.1f,\"kernel_ns\":%.1f,"
 		       "\"ratio\":%.3f,\"note\":\"%s\"}\n", cs, engine, kernel, ratio, note);
 	else
-		printf("fault  %-34s engine_ns %9.1f  kernel_ns %9.1f  ratio %6.3f  %s\n", cs,
-		       engine, kernel, ratio, note);
+		printf("%-6s %-36s engine_ns %9.1f  kernel_ns %9.1f  ratio %7.3f  %s\n", "fault",
+		       cs, engine, kernel, ratio, note);
 	fflush(stdout);
 }
 
@@ -360,8 +360,10 @@ int bench_fault(int argc, char **argv, int json)
 			reps = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--json"))
 			json = 1;
+		else if (!strcmp(argv[i], "--quick"))
+			npages = 2048;
 		else {
-			fprintf(stderr, "usage: aspace bench fault [--pages N] [--reps N] [--json]\n");
+			fprintf(stderr, "usage: aspace bench fault [--pages N] [--quick] [--reps N] [--json]\n");
 			return 2;
 		}
 	}
