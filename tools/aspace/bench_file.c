@@ -16,11 +16,13 @@
  *   pread-4k / pwrite-4k   one 4 KiB pread/pwrite per page of the file
  *   cow-cache-page         fresh MAP_PRIVATE mapping, write 1 byte per page
  *                          (copy of the cache page into an anon page)
- * Rows: bench, case, engine_ns, kernel_ns, ratio (= engine_ns / kernel_ns:
- * below 1 the engine is faster), note.  --json prints one object per row.
- * (No suite dispatcher exists yet: bench_file(argc, argv, json) is the
- * entry point; `aspace bench file` reaches it once bench.c does.)
+ * Rows (bench.h's bench_row): bench, case, engine_ns, kernel_ns, ratio
+ * (= engine_ns / kernel_ns: below 1 the engine is faster), note.  --json
+ * prints one object per row.  bench.c calls bench_file for `aspace bench
+ * file`.
  */
+
+#include "bench.h"
 
 #include <aspace/aspace.h>
 
@@ -36,25 +38,8 @@
 
 #define PG 4096UL
 
-int bench_file(int argc, char **argv, int json);
-
 static unsigned long npages = 32768;
 static int reps = 5;
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 struct side {
 	/* engine */
@@ -92,25 +77,14 @@ static double measure(pass_fn fn, struct side *s, double *faults)
 			}
 	if (faults)
 		*faults = f[idx[n / 2]];
-	{
-		double m = v[idx[n / 2]];
-
-		(void)cmp_double;
-		return m;
-	}
+	return v[idx[n / 2]];
 }
 
 static void print_row(int json, const char *cs, double engine, double kernel, const char *note)
 {
-	double ratio = kernel > 0 ? engine / kernel : 0;
+	struct bench_opts o = { .json = json, .reps = reps, .scale = 1.0 };
 
-	if (json)
-		printf("{\"bench\":\"file\",\"case\":\"%s\",\"engine_ns\":%.1f,\"kernel_ns\":%.1f,"
-		       "\"ratio\":%.3f,\"note\":\"%s\"}\n", cs, engine, kernel, ratio, note);
-	else
-		printf("file   %-34s engine_ns %9.1f  kernel_ns %9.1f  ratio %6.3f  %s\n", cs,
-		       engine, kernel, ratio, note);
-	fflush(stdout);
+	bench_row(&o, "file", cs, engine, kernel, note);
 }
 
 /* ------------------------------------------------------------- engine */
@@ -144,10 +118,10 @@ static double eng_touch(struct side *s, int flags, int write)
 	}
 	settle_pool();
 	f0 = eng_faults(s->mm);
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	if (aspace_touch(s->mm, (unsigned long)a, npages * PG, write, &f))
 		fprintf(stderr, "bench file: engine fault %d at %#lx\n", f.code, f.addr);
-	t1 = now_ns();
+	t1 = bench_now_ns();
 	s->faults = (double)(eng_faults(s->mm) - f0);
 	aspace_munmap(s->mm, (unsigned long)a, npages * PG);
 	return (t1 - t0) / (double)npages;
@@ -160,7 +134,7 @@ static double eng_cow(struct side *s) { return eng_touch(s, MAP_PRIVATE, 1); }
 static double eng_rw(struct side *s, int write)
 {
 	static char buf[PG];
-	double t0 = now_ns(), t1;
+	double t0 = bench_now_ns(), t1;
 
 	for (unsigned long i = 0; i < npages; i++) {
 		ssize_t r = write ? aspace_pwrite(s->mm, s->efd, buf, PG, (off_t)(i * PG))
@@ -171,7 +145,7 @@ static double eng_rw(struct side *s, int write)
 			exit(1);
 		}
 	}
-	t1 = now_ns();
+	t1 = bench_now_ns();
 	s->faults = 0;
 	return (t1 - t0) / (double)npages;
 }
@@ -200,14 +174,14 @@ static double ker_touch(struct side *s, int flags, int write)
 		exit(1);
 	}
 	f0 = minflt();
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	if (write)
 		for (unsigned long i = 0; i < npages; i++)
 			p[i * PG] = 1;
 	else
 		for (unsigned long i = 0; i < npages; i++)
 			(void)p[i * PG];
-	t1 = now_ns();
+	t1 = bench_now_ns();
 	s->faults = (double)(minflt() - f0);
 	munmap((void *)p, npages * PG);
 	return (t1 - t0) / (double)npages;
@@ -220,7 +194,7 @@ static double ker_cow(struct side *s) { return ker_touch(s, MAP_PRIVATE, 1); }
 static double ker_rw(struct side *s, int write)
 {
 	static char buf[PG];
-	double t0 = now_ns(), t1;
+	double t0 = bench_now_ns(), t1;
 
 	for (unsigned long i = 0; i < npages; i++) {
 		ssize_t r = write ? pwrite(s->kfd, buf, PG, (off_t)(i * PG))
@@ -231,7 +205,7 @@ static double ker_rw(struct side *s, int write)
 			exit(1);
 		}
 	}
-	t1 = now_ns();
+	t1 = bench_now_ns();
 	s->faults = 0;
 	return (t1 - t0) / (double)npages;
 }
