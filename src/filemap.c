@@ -1,10 +1,13 @@
 /*
  * filemap.c: faults on file (shmem) VMAs where no page is mapped yet:
  *
- *   do_read_fault    fault-around first (map up to 16 neighbours already in
- *                    the page cache, never in a VMA registered for
- *                    userfaultfd minor or wp faults: seed 004), then the
- *                    page itself, allocated zero-filled when absent.  A
+ *   do_fault         dispatch; on a read, fault-around first (map up to 16
+ *                    neighbours already in the page cache, never in a VMA
+ *                    registered for userfaultfd minor or wp faults: seed
+ *                    004); then userfaultfd (a cached page under minor
+ *                    registration, a hole under missing registration:
+ *                    handle_userfault)
+ *   do_read_fault    the page itself, allocated zero-filled when absent.  A
  *                    shared writable VMA maps it writable (shmem has no
  *                    dirty tracking: the kernel's vm_page_prot is writable
  *                    there), a private one read-only (a write COWs later).
@@ -22,6 +25,9 @@
  * PTE lock is taken; under the PTE lock each page is re-checked against
  * truncation (shmem_folio_still_valid) before its entry is published.
  * Access beyond i_size is SIGBUS.
+ *
+ * shmem_install_pte is the same mapping step outside a fault (for
+ * UFFDIO_CONTINUE / UFFDIO_COPY on shmem: seed 004).
  */
 #include "anon_vma.h"
 #include "debug.h"
@@ -169,6 +175,69 @@ static vm_fault_t finish_fault(struct vm_fault *vmf, struct shmem_inode *inode,
 	return 0;
 }
 
+int shmem_install_pte(struct vm_area_struct *vma, unsigned long addr, struct folio *folio,
+		      bool wp)
+{
+	struct shmem_inode *inode;
+	spinlock_t *ptl;
+	pte_t *ptep, e;
+
+	if (!file_is_shmem(vma->vm_file) || addr < vma->vm_start || addr >= vma->vm_end)
+		return -EFAULT;
+	inode = SHMEM_I(vma->vm_file);
+	ptep = pte_alloc_map_lock(mm_mem(vma->vm_mm), addr, &ptl);
+	if (!ptep)
+		return -ENOMEM;
+	if (!pte_none(ptep_get(ptep))) {
+		spin_unlock(ptl);
+		return -EEXIST;
+	}
+	if (!shmem_folio_still_valid(inode, folio)) {
+		spin_unlock(ptl);
+		return -EFAULT;
+	}
+	e = mk_file_pte(folio, vma, false);
+	if (wp)
+		e = pte_mkuffd_wp(pte_wrprotect(e));
+	folio_add_mapcount(folio, 1);
+	set_pte(ptep, e);
+	spin_unlock(ptl);
+	atomic_fetch_add_explicit(&vma->vm_mm->rss_shmem, 1, memory_order_relaxed);
+	return 0;
+}
+
+/* Until the userfaultfd issue lands nothing sets VM_UFFD_MISSING/MINOR. */
+__attribute__((weak)) vm_fault_t handle_userfault(struct vm_fault *vmf, unsigned long reason)
+{
+	(void)vmf;
+	(void)reason;
+	return VM_FAULT_SIGBUS;
+}
+
+/*
+ * shmem_fault's userfaultfd checks: a page in the cache of a VMA
+ * registered for minor faults, or a hole in one registered for missing
+ * faults, goes to userspace.  Returns 0 when the fault proceeds.
+ */
+static vm_fault_t shmem_fault_uffd(struct vm_fault *vmf, struct shmem_inode *inode)
+{
+	unsigned long f = vmf->vma->vm_flags;
+	struct folio *folio;
+
+	if (likely(!(f & (VM_UFFD_MINOR | VM_UFFD_MISSING))))
+		return 0;
+	folio = find_get_folio(inode, vmf->pgoff);
+	if (folio) {
+		folio_put_deferred(folio);
+		if (f & VM_UFFD_MINOR)
+			return handle_userfault(vmf, VM_UFFD_MINOR);
+		return 0;
+	}
+	if (f & VM_UFFD_MISSING)
+		return handle_userfault(vmf, VM_UFFD_MISSING);
+	return 0;
+}
+
 static vm_fault_t folio_error(int err)
 {
 	return err == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
@@ -179,11 +248,6 @@ static vm_fault_t do_read_fault(struct vm_fault *vmf, struct shmem_inode *inode)
 	struct folio *folio;
 	int err = 0;
 
-	/* Seed 004: no fault-around under minor (or wp) registration, so
-	 * every page still raises its own userfault. */
-	if (!(vmf->vma->vm_flags & (VM_UFFD_MINOR | VM_UFFD_WP)) &&
-	    do_fault_around(vmf, inode))
-		return 0;
 	folio = shmem_get_folio(inode, vmf->pgoff, false, &err);
 	if (!folio)
 		return folio_error(err);
@@ -275,6 +339,7 @@ vm_fault_t do_fault(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
 	struct shmem_inode *inode;
+	vm_fault_t ret;
 
 	if (vmf->flags & FAULT_FLAG_VMA_LOCK)
 		vma_assert_locked(vma);
@@ -285,6 +350,16 @@ vm_fault_t do_fault(struct vm_fault *vmf)
 	inode = SHMEM_I(vma->vm_file);
 	if (vmf->pgoff >= i_size_pages(inode))
 		return VM_FAULT_SIGBUS;
+	/* Read faults map cached neighbours first (do_read_fault).  Seed
+	 * 004: never under minor (or wp) registration, so that every page
+	 * still raises its own userfault. */
+	if (!(vmf->flags & FAULT_FLAG_WRITE) &&
+	    !(vmf->vma->vm_flags & (VM_UFFD_MINOR | VM_UFFD_WP)) &&
+	    do_fault_around(vmf, inode))
+		return 0;
+	ret = shmem_fault_uffd(vmf, inode);
+	if (ret)
+		return ret;
 	if (!(vmf->flags & FAULT_FLAG_WRITE))
 		return do_read_fault(vmf, inode);
 	if (!(vma->vm_flags & VM_SHARED))

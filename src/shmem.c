@@ -348,6 +348,39 @@ struct folio *shmem_get_folio(struct shmem_inode *inode, unsigned long index,
 	return folio;
 }
 
+int shmem_add_to_page_cache(struct shmem_inode *inode, struct folio *folio,
+			    unsigned long index)
+{
+	_Atomic(void *) *slot;
+	int err = 0;
+
+	pthread_mutex_lock(&inode->i_lock);
+	if (index >= size_to_pages(atomic_load(&inode->i_size))) {
+		err = -EFAULT;
+		goto out;
+	}
+	slot = cache_slot_alloc(inode, index);
+	if (!slot) {
+		err = -ENOMEM;
+		goto out;
+	}
+	if (atomic_load_explicit(slot, memory_order_relaxed)) {
+		err = -EEXIST;
+		goto out;
+	}
+	atomic_fetch_or_explicit(&folio->page.flags,
+				 (1UL << PG_uptodate) | (1UL << PG_swapbacked),
+				 memory_order_relaxed);
+	folio->page.mapping = inode;
+	folio->page.index = index;
+	folio_get(folio); /* the cache's reference */
+	atomic_store_explicit(slot, folio, memory_order_release);
+	atomic_fetch_add(&inode->nrpages, 1);
+out:
+	pthread_mutex_unlock(&inode->i_lock);
+	return err;
+}
+
 bool shmem_folio_still_valid(struct shmem_inode *inode, struct folio *folio)
 {
 	unsigned long index = folio->page.index;

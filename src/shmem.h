@@ -87,11 +87,29 @@ struct folio *shmem_get_folio(struct shmem_inode *inode, unsigned long index,
 /* A frame (zeroed when zero), waiting a little for frames that are freed
  * after a grace period when the pool is empty.  NULL: out of memory. */
 struct page *alloc_page_wait_deferred(struct page_pool *pool, bool zero);
+/* Insert a frame the caller filled (UFFDIO_COPY into shmem) at index; the
+ * cache takes its own reference.  0, -EEXIST (a page is there), -EFAULT
+ * (index at or beyond i_size), -ENOMEM. */
+int shmem_add_to_page_cache(struct shmem_inode *inode, struct folio *folio,
+			    unsigned long index);
 /* Under the PTE lock: is folio still the cache page at its index, inside
  * i_size?  (The fault's re-check against truncation.) */
 bool shmem_folio_still_valid(struct shmem_inode *inode, struct folio *folio);
 /* Punch [start, end) pages out of the cache and out of every mapping. */
 int shmem_punch(struct file *file, off_t off, off_t len);
+
+/* filemap.c: map folio (a referenced page of vma's file cache) at addr
+ * outside a fault, as UFFDIO_CONTINUE does: read-only in a private mapping
+ * (a write COWs later), writable in a shared writable one; wp: uffd-wp and
+ * read-only.  mmap_lock or the VMA lock held.  The reference becomes the
+ * PTE's on success (else stays the caller's).  0, -EEXIST (something is
+ * mapped there), -EFAULT (beyond i_size, or no longer in the cache),
+ * -ENOMEM (no page table). */
+int shmem_install_pte(struct vm_area_struct *vma, unsigned long addr, struct folio *folio,
+		      bool wp);
+/* The userfaultfd issue's entry: block the faulting thread until the range
+ * is resolved.  The default (weak) says SIGBUS: nothing registers yet. */
+vm_fault_t handle_userfault(struct vm_fault *vmf, unsigned long reason);
 
 /* filemap.c: the fault on a file VMA with no page mapped at the address
  * (ptl not held).  Called from handle_pte_fault. */
