@@ -322,6 +322,9 @@ static vm_fault_t do_cow_fault(struct vm_fault *vmf, struct shmem_inode *inode)
 		spin_unlock(vmf->ptl);
 		goto discard;
 	}
+	/* A uffd-wp marker keeps protecting the page it now holds. */
+	if (is_pte_marker(cur) && (pte_marker_get(cur) & PTE_MARKER_UFFD_WP))
+		e = pte_mkuffd_wp(pte_wrprotect(e));
 	set_pte(ptep, e);
 	spin_unlock(vmf->ptl);
 	folio_put_deferred(folio);

@@ -442,7 +442,7 @@ static void i_mmap_remove(struct shmem_inode *inode, struct vm_area_struct *vma)
 static void zap_vma_file_range(struct shmem_inode *inode, struct vm_area_struct *vma,
 			       unsigned long start, unsigned long end, bool even_cows)
 {
-	struct mm_struct *mm = vma->vm_mm;
+	struct mm_struct *mm = READ_ONCE(vma->vm_mm); /* fork sets it after vma_open */
 	struct mm_mem *mem = mm_mem(mm);
 	unsigned long vstart = READ_ONCE(vma->vm_start), vend = READ_ONCE(vma->vm_end);
 	unsigned long pgoff = READ_ONCE(vma->vm_pgoff);
