@@ -1090,10 +1090,9 @@ int aspace_fallocate(struct aspace_mm *amm, int fd, int mode, off_t off, off_t l
 		struct folio *folio = shmem_get_folio(inode, i, true, &err);
 
 		if (!folio) {
-			/* Kernel: ENOSPC when tmpfs cannot get a page; what was
-			 * allocated stays (shmem undoes only new pages; close enough
-			 * that nothing is leaked). */
-			err = err == -ENOMEM ? -ENOSPC : err;
+			/* Out of frames: -ENOMEM, as shmem on an unlimited
+			 * mount (memfd's).  Pages allocated so far stay (the
+			 * kernel undoes them; here they are just data). */
 			goto out;
 		}
 		folio_put_deferred(folio);
@@ -1200,7 +1199,6 @@ ssize_t aspace_pwrite(struct aspace_mm *amm, int fd, const void *buf, size_t len
 		}
 		folio = shmem_get_folio(inode, pos >> PAGE_SHIFT, true, &err);
 		if (!folio) {
-			err = err == -ENOMEM ? -ENOSPC : err;
 			break;
 		}
 		page_copy_in((char *)page_address(&folio->page) + in, (const char *)buf + done, n);

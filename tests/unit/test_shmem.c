@@ -603,6 +603,38 @@ static void test_uffd_helpers(void **state)
 	aspace_mm_destroy(mm);
 }
 
+/* A pool that runs dry: -ENOMEM or a short write or an OOM fault, never a
+ * crash, and everything comes back. */
+static void test_pool_exhausted(void **state)
+{
+	struct aspace_config cfg = { .pool_bytes = 1UL << 20 };
+	struct aspace_mm *mm = NULL;
+	unsigned long free0, free1, total, s;
+	static char big[2UL << 20];
+	struct aspace_fault f;
+	ssize_t n;
+	int fd;
+
+	(void)state;
+	assert_int_equal(aspace_mm_create(&cfg, &mm), 0);
+	aspace_pool_stats(mm, &free0, &total);
+	fd = aspace_memfd_create(mm, "dry", 0);
+	assert_int_equal(aspace_fallocate(mm, fd, 0, 0, 2L << 20), -ENOMEM);
+	assert_int_equal(aspace_ftruncate(mm, fd, 0), 0);
+	n = aspace_pwrite(mm, fd, big, sizeof(big), 0);
+	assert_true(n > 0 && (size_t)n < sizeof(big));
+	assert_int_equal(aspace_ftruncate(mm, fd, 0), 0);
+	assert_int_equal(aspace_ftruncate(mm, fd, 2L << 20), 0);
+	s = map_fd(mm, 2UL << 20, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_int_equal(aspace_touch(mm, s, 2UL << 20, 1, &f), -EFAULT);
+	assert_int_equal(f.code, ASPACE_FAULT_OOM);
+	assert_int_equal(aspace_munmap(mm, s, 2UL << 20), 0);
+	assert_int_equal(aspace_close(mm, fd), 0);
+	aspace_pool_stats(mm, &free1, &total);
+	assert_true(free1 + 8 >= free0);
+	aspace_mm_destroy(mm);
+}
+
 /* Every frame comes back once the fds, mappings and mms are gone. */
 static void test_no_leak(void **state)
 {
@@ -650,6 +682,7 @@ int main(void)
 		cmocka_unit_test(test_fault_around_window),
 		cmocka_unit_test(test_maps_text),
 		cmocka_unit_test(test_uffd_helpers),
+		cmocka_unit_test(test_pool_exhausted),
 		cmocka_unit_test(test_no_leak),
 	};
 
