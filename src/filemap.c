@@ -36,6 +36,7 @@
 #include "mm_mem.h"
 #include "page_alloc.h"
 #include "pgtable.h"
+#include "rcu.h"
 #include "shmem.h"
 #include "vma.h"
 
@@ -95,6 +96,8 @@ static bool do_fault_around(struct vm_fault *vmf, struct shmem_inode *inode)
 	unsigned long vma_pages = (vma->vm_end - vma->vm_start) >> PAGE_SHIFT;
 	unsigned long from = pte_off & ~(FAULT_AROUND_PAGES - 1), to, file_end;
 	unsigned long start_pgoff, end_pgoff, addr;
+	struct folio *stale[FAULT_AROUND_PAGES];
+	int nstale = 0;
 	long mapped = 0;
 	bool hit = false;
 	pte_t *ptep;
@@ -118,26 +121,40 @@ static bool do_fault_around(struct vm_fault *vmf, struct shmem_inode *inode)
 	ptep = pte_offset_map_lock(mem, addr, &vmf->ptl);
 	if (!ptep)
 		return false;
+	/*
+	 * One fence and one RCU section for the batch: what
+	 * shmem_folio_still_valid does per page (pairs with truncation's
+	 * fence between taking pages out and zapping, see shmem.c).
+	 */
+	atomic_thread_fence(memory_order_seq_cst);
+	file_end = i_size_pages(inode);
+	if (end_pgoff > file_end)
+		end_pgoff = file_end;
+	rcu_read_lock();
 	for (unsigned long idx = start_pgoff; idx < end_pgoff; idx++, addr += PAGE_SIZE, ptep++) {
 		struct folio *folio;
 
 		if (!pte_none(ptep_get(ptep)))
 			continue;
-		folio = find_get_folio(inode, idx);
-		if (!folio)
+		folio = shmem_cache_peek(inode, idx);
+		if (!folio || !folio_try_get(folio))
 			continue;
-		if (unlikely(!shmem_folio_still_valid(inode, folio))) {
-			folio_put_deferred(folio);
+		if (unlikely(shmem_cache_peek(inode, idx) != folio)) {
+			/* Removed meanwhile: put it once out of the locks. */
+			stale[nstale++] = folio;
 			continue;
 		}
-		/* The reference taken by the lookup becomes the PTE's. */
+		/* The reference just taken becomes the PTE's. */
 		folio_add_mapcount(folio, 1);
 		set_pte(ptep, mk_file_pte(folio, vma, false));
 		mapped++;
 		if (idx == vmf->pgoff)
 			hit = true;
 	}
+	rcu_read_unlock();
 	spin_unlock(vmf->ptl);
+	while (nstale)
+		folio_put_deferred(stale[--nstale]);
 	if (mapped)
 		file_stat(vmf, mapped, 0, 0);
 	return hit;

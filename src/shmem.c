@@ -169,7 +169,7 @@ static bool index_fits(const struct cache_node *root, unsigned long index)
 	return bits >= 64 || (index >> bits) == 0;
 }
 
-/* RCU read lock or i_lock held. */
+/* RCU read lock or i_lock held (shmem_cache_peek outside this file). */
 static struct folio *cache_load(struct shmem_inode *inode, unsigned long index)
 {
 	struct cache_node *n = atomic_load_explicit(&inode->root, memory_order_acquire);
@@ -256,6 +256,11 @@ static void cache_for_each(struct cache_node *n, unsigned long base, unsigned lo
 		else
 			fn(&n->slots[i], arg);
 	}
+}
+
+struct folio *shmem_cache_peek(struct shmem_inode *inode, unsigned long index)
+{
+	return cache_load(inode, index);
 }
 
 struct folio *find_get_folio(struct shmem_inode *inode, unsigned long index)

@@ -76,6 +76,9 @@ static inline struct shmem_inode *SHMEM_I(struct file *file)
 
 bool file_is_shmem(const struct file *file);
 
+/* The folio at index without a reference (NULL: none); RCU read lock held,
+ * for batched lookups that take references themselves (fault-around). */
+struct folio *shmem_cache_peek(struct shmem_inode *inode, unsigned long index);
 /* Look a page up without locks: a referenced folio or NULL.  Caller may be
  * inside an RCU read-side section or not. */
 struct folio *find_get_folio(struct shmem_inode *inode, unsigned long index);
