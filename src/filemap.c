@@ -126,7 +126,7 @@ static bool do_fault_around(struct vm_fault *vmf, struct shmem_inode *inode)
 	 * shmem_folio_still_valid does per page (pairs with truncation's
 	 * fence between taking pages out and zapping, see shmem.c).
 	 */
-	atomic_thread_fence(memory_order_seq_cst);
+	smp_mb();
 	file_end = i_size_pages(inode);
 	if (end_pgoff > file_end)
 		end_pgoff = file_end;

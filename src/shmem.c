@@ -391,7 +391,7 @@ bool shmem_folio_still_valid(struct shmem_inode *inode, struct folio *folio)
 	unsigned long index = folio->page.index;
 
 	/* Pairs with the fence in shmem_truncate_range (see top of file). */
-	atomic_thread_fence(memory_order_seq_cst);
+	smp_mb();
 	return index < size_to_pages(atomic_load(&inode->i_size)) &&
 	       cache_load(inode, index) == folio;
 }
@@ -588,7 +588,7 @@ static void shmem_truncate_range(struct shmem_inode *inode, unsigned long start,
 		atomic_fetch_sub(&inode->nrpages, (long)r.n);
 		pthread_mutex_unlock(&inode->i_lock);
 		/* Pairs with shmem_folio_still_valid (see top of file). */
-		atomic_thread_fence(memory_order_seq_cst);
+		smp_mb();
 		unmap_mapping_pages(inode, start, end, even_cows);
 		for (size_t i = 0; i < r.n; i++)
 			folio_put_deferred(r.v[i]);
@@ -625,6 +625,9 @@ static int shmem_setsize(struct shmem_inode *inode, long newsize)
 /* ------------------------------------------------------- file and inode */
 
 static atomic_ulong next_ino = 12000;
+#ifdef ASPACE_TSAN
+atomic_long shmem_mb_word;
+#endif
 
 static void shmem_release(struct file *file)
 {

@@ -69,6 +69,19 @@ struct shmem_inode {
 	char name[SHMEM_NAME_MAX + 8];
 };
 
+/*
+ * Full barrier between truncation (take pages out, then zap) and a fault
+ * (publish under the PTE lock, then re-check the cache).  TSan does not
+ * model fences: there, a seq_cst read-modify-write of one shared word, which
+ * is a full barrier on x86 too and which TSan sees both sides touch.
+ */
+#ifdef ASPACE_TSAN
+extern atomic_long shmem_mb_word;
+#define smp_mb() atomic_fetch_add_explicit(&shmem_mb_word, 0, memory_order_seq_cst)
+#else
+#define smp_mb() atomic_thread_fence(memory_order_seq_cst)
+#endif
+
 static inline struct shmem_inode *SHMEM_I(struct file *file)
 {
 	return (struct shmem_inode *)file->private_data;
