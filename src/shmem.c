@@ -652,6 +652,10 @@ static int shmem_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	/* i_mmap changes only under mmap_lock held for write (lock order). */
 	mmap_assert_write_locked(vma->vm_mm);
+	/* PTEs name frames by pfn in their mm's pool: the file's pages must
+	 * come from it (fds only travel by fork, which shares the pool). */
+	if (SHMEM_I(file)->pool != mm_mem(vma->vm_mm)->pool)
+		return -EINVAL;
 	return i_mmap_insert(SHMEM_I(file), vma);
 }
 
