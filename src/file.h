@@ -20,10 +20,15 @@ struct file_operations {
 	 * mapping (-errno) or adjust its flags (seals: F_SEAL_FUTURE_WRITE
 	 * clears VM_MAYWRITE of a read-only shared mapping). */
 	int (*mmap_check)(struct file *file, unsigned long *vm_flags);
-	/* A copy of a VMA of this file appeared (split, fork, mremap) / a VMA
-	 * of this file is going away: the reverse map (i_mmap) follows. */
+	/* A VMA of this file is stored in a tree (mmap, split, fork, mremap)
+	 * / is going away: the reverse map (i_mmap) follows. */
 	void (*vma_open)(struct vm_area_struct *vma);
 	void (*vma_close)(struct vm_area_struct *vma);
+	/* Around changes of a linked VMA's range (vma_set_range): whoever
+	 * walks the reverse map sees each VMA's range whole (the kernel's
+	 * i_mmap_lock_write in vma_prepare). */
+	void (*i_mmap_lock_write)(struct file *file);
+	void (*i_mmap_unlock_write)(struct file *file);
 	/* What /proc/PID/maps prints after the offset. */
 	void (*maps_ident)(struct file *file, unsigned *major, unsigned *minor,
 			   unsigned long *ino, const char **name);

@@ -42,6 +42,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sched.h>
 #include <unistd.h>
 
 #ifndef F_SEAL_SEAL
@@ -398,27 +399,48 @@ bool shmem_folio_still_valid(struct shmem_inode *inode, struct folio *folio)
 
 /* -------------------------------------------------------------- i_mmap */
 
+static bool vma_maywrite_shared(const struct vm_area_struct *vma)
+{
+	/* Stable while linked: VM_SHARED never changes, and VM_MAYWRITE is
+	 * taken away (seals) only before the VMA exists. */
+	return (vma->vm_flags & (VM_SHARED | VM_MAYWRITE)) == (VM_SHARED | VM_MAYWRITE);
+}
+
+/* i_mmap_lock held: room for `more` entries.  0 or -ENOMEM. */
+static int i_mmap_reserve(struct shmem_inode *inode, int more)
+{
+	struct vm_area_struct **n;
+	int cap = inode->i_mmap_cap ? inode->i_mmap_cap : 8;
+
+	while (cap < inode->i_mmap_nr + more)
+		cap *= 2;
+	if (cap <= inode->i_mmap_cap)
+		return 0;
+	n = kmalloc(sizeof(*n) * (size_t)cap);
+	if (!n)
+		return -ENOMEM;
+	if (inode->i_mmap_nr)
+		memcpy(n, inode->i_mmap, sizeof(*n) * (size_t)inode->i_mmap_nr);
+	kfree(inode->i_mmap);
+	inode->i_mmap = n;
+	inode->i_mmap_cap = cap;
+	return 0;
+}
+
 /* 0, or -ENOMEM when the array cannot grow (the VMA is then not tracked). */
 static int i_mmap_insert(struct shmem_inode *inode, struct vm_area_struct *vma)
 {
-	pthread_mutex_lock(&inode->i_mmap_lock);
-	if (inode->i_mmap_nr == inode->i_mmap_cap) {
-		int cap = inode->i_mmap_cap ? inode->i_mmap_cap * 2 : 8;
-		struct vm_area_struct **n = kmalloc(sizeof(*n) * (size_t)cap);
+	int err;
 
-		if (!n) {
-			pthread_mutex_unlock(&inode->i_mmap_lock);
-			return -ENOMEM;
-		}
-		if (inode->i_mmap_nr)
-			memcpy(n, inode->i_mmap, sizeof(*n) * (size_t)inode->i_mmap_nr);
-		kfree(inode->i_mmap);
-		inode->i_mmap = n;
-		inode->i_mmap_cap = cap;
+	pthread_mutex_lock(&inode->i_mmap_lock);
+	err = i_mmap_reserve(inode, 1);
+	if (!err) {
+		inode->i_mmap[inode->i_mmap_nr++] = vma;
+		if (vma_maywrite_shared(vma))
+			inode->i_mmap_writable++;
 	}
-	inode->i_mmap[inode->i_mmap_nr++] = vma;
 	pthread_mutex_unlock(&inode->i_mmap_lock);
-	return 0;
+	return err;
 }
 
 /* Tolerates a VMA that was never inserted (mmap failed before f_ops->mmap). */
@@ -428,6 +450,8 @@ static void i_mmap_remove(struct shmem_inode *inode, struct vm_area_struct *vma)
 	for (int i = inode->i_mmap_nr - 1; i >= 0; i--) {
 		if (inode->i_mmap[i] == vma) {
 			inode->i_mmap[i] = inode->i_mmap[--inode->i_mmap_nr];
+			if (vma_maywrite_shared(vma))
+				inode->i_mmap_writable--;
 			break;
 		}
 	}
@@ -439,18 +463,20 @@ static void i_mmap_remove(struct shmem_inode *inode, struct vm_area_struct *vma)
  * this file being removed (its index in the range and no longer in the
  * cache), and with even_cows also private copies of those pages (truncation
  * beyond EOF: a private COW page past EOF must fault SIGBUS too).
- * i_mmap_lock held; no mmap_lock: page tables are walked under RCU (tables
- * are freed after a grace period) and every entry is re-read under its PTE
- * lock.  The page identity check means a stale view of the VMA's bounds
- * can only hit PTEs that must go anyway.
+ * i_mmap_lock held, which keeps the VMA's range, pgoff and mm still (they
+ * are set before vma_open and changed under it: vma_set_range); no
+ * mmap_lock: page tables are walked under RCU (tables are freed after a
+ * grace period) and every entry is re-read under its PTE lock.  PTEs that
+ * move meanwhile (mremap, fork copying) are caught by the caller's
+ * mapcount re-check.
  */
 static void zap_vma_file_range(struct shmem_inode *inode, struct vm_area_struct *vma,
 			       unsigned long start, unsigned long end, bool even_cows)
 {
-	struct mm_struct *mm = READ_ONCE(vma->vm_mm); /* fork sets it after vma_open */
+	struct mm_struct *mm = vma->vm_mm;
 	struct mm_mem *mem = mm_mem(mm);
-	unsigned long vstart = READ_ONCE(vma->vm_start), vend = READ_ONCE(vma->vm_end);
-	unsigned long pgoff = READ_ONCE(vma->vm_pgoff);
+	unsigned long vstart = vma->vm_start, vend = vma->vm_end;
+	unsigned long pgoff = vma->vm_pgoff;
 	unsigned long vpages = (vend - vstart) >> PAGE_SHIFT;
 	unsigned long first = start > pgoff ? start : pgoff;
 	unsigned long last = end < pgoff + vpages ? end : pgoff + vpages;
@@ -553,6 +579,14 @@ static void remove_one(_Atomic(void *) *slot, void *arg)
 	r->v[r->n++] = folio;
 }
 
+static bool removed_mapped(const struct removed *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (folio_mapcount(r->v[i]) > 0)
+			return true;
+	return false;
+}
+
 /* Zero bytes [from, to) of page index if it is cached (i_rwsem held). */
 static void zero_partial(struct shmem_inode *inode, unsigned long index, size_t from,
 			 size_t to)
@@ -590,6 +624,20 @@ static void shmem_truncate_range(struct shmem_inode *inode, unsigned long start,
 		/* Pairs with shmem_folio_still_valid (see top of file). */
 		smp_mb();
 		unmap_mapping_pages(inode, start, end, even_cows);
+		/*
+		 * A removed page can only lose mappings now (faults re-check the
+		 * cache under the PTE lock), but a PTE can escape one pass: fork
+		 * copying it into a child VMA this pass had already zapped, or a
+		 * split or mremap changing a VMA while its bounds were read
+		 * (i_mmap_lock does not freeze them).  We still hold the cache's
+		 * references, so the mapcounts are safe to read: pass again while
+		 * any is mapped (bounded: a VMA i_mmap failed to track would
+		 * keep its PTE; its page stays valid, only the SIGBUS is lost).
+		 */
+		for (int pass = 0; pass < 100 && removed_mapped(&r); pass++) {
+			sched_yield();
+			unmap_mapping_pages(inode, start, end, even_cows);
+		}
 		for (size_t i = 0; i < r.n; i++)
 			folio_put_deferred(r.v[i]);
 		r.n = 0;
@@ -648,22 +696,41 @@ static void shmem_release(struct file *file)
 	kfree(file);
 }
 
+/* A new VMA, before it is linked (vma_open follows from the link). */
 static int shmem_mmap(struct file *file, struct vm_area_struct *vma)
 {
-	/* i_mmap changes only under mmap_lock held for write (lock order). */
+	struct shmem_inode *inode = SHMEM_I(file);
+	int err;
+
 	mmap_assert_write_locked(vma->vm_mm);
 	/* PTEs name frames by pfn in their mm's pool: the file's pages must
 	 * come from it (fds only travel by fork, which shares the pool). */
-	if (SHMEM_I(file)->pool != mm_mem(vma->vm_mm)->pool)
+	if (inode->pool != mm_mem(vma->vm_mm)->pool)
 		return -EINVAL;
-	return i_mmap_insert(SHMEM_I(file), vma);
+	/* Room for this VMA and a split of it, while mmap can still fail:
+	 * vma_open cannot. */
+	pthread_mutex_lock(&inode->i_mmap_lock);
+	err = i_mmap_reserve(inode, 2);
+	pthread_mutex_unlock(&inode->i_mmap_lock);
+	return err;
+}
+
+static void shmem_i_mmap_lock_write(struct file *file)
+{
+	pthread_mutex_lock(&SHMEM_I(file)->i_mmap_lock);
+}
+
+static void shmem_i_mmap_unlock_write(struct file *file)
+{
+	pthread_mutex_unlock(&SHMEM_I(file)->i_mmap_lock);
 }
 
 static void shmem_vma_open(struct vm_area_struct *vma)
 {
-	/* Out of memory for the array: the copy is not tracked, and a later
-	 * truncation leaves its PTEs (they keep their own page references, so
-	 * nothing is freed under them; only the SIGBUS is lost). */
+	/* Out of memory for the array (shmem_mmap reserved room, so only
+	 * after many splits): the VMA is not tracked, and a later truncation
+	 * leaves its PTEs (they keep their own page references, so nothing is
+	 * freed under them; only the SIGBUS is lost). */
 	(void)i_mmap_insert(SHMEM_I(vma->vm_file), vma);
 }
 
@@ -705,6 +772,8 @@ static const struct file_operations shmem_file_operations = {
 	.mmap_check = shmem_mmap_check,
 	.vma_open = shmem_vma_open,
 	.vma_close = shmem_vma_close,
+	.i_mmap_lock_write = shmem_i_mmap_lock_write,
+	.i_mmap_unlock_write = shmem_i_mmap_unlock_write,
 	.maps_ident = shmem_maps_ident,
 };
 
@@ -1268,16 +1337,6 @@ int aspace_fcntl_get_seals(struct aspace_mm *amm, int fd)
 	return seals;
 }
 
-/* i_mmap_lock held: a shared mapping that may write (i_mmap_writable). */
-static bool mapping_writably_mapped(struct shmem_inode *inode)
-{
-	for (int i = 0; i < inode->i_mmap_nr; i++)
-		if ((READ_ONCE(inode->i_mmap[i]->vm_flags) & (VM_SHARED | VM_MAYWRITE)) ==
-		    (VM_SHARED | VM_MAYWRITE))
-			return true;
-	return false;
-}
-
 int aspace_fcntl_add_seals(struct aspace_mm *amm, int fd, int seals)
 {
 	struct file *file = fget_shmem(amm, fd);
@@ -1303,7 +1362,7 @@ int aspace_fcntl_add_seals(struct aspace_mm *amm, int fd, int seals)
 		seals |= F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE;
 	if ((seals & F_SEAL_WRITE) && !(cur & F_SEAL_WRITE)) {
 		pthread_mutex_lock(&inode->i_mmap_lock);
-		if (mapping_writably_mapped(inode))
+		if (inode->i_mmap_writable)
 			err = -EBUSY;
 		pthread_mutex_unlock(&inode->i_mmap_lock);
 		if (err)

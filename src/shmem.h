@@ -19,11 +19,14 @@
  *                    A removed folio's cache reference is dropped with
  *                    folio_put_deferred, so the frame is not reused before
  *                    a grace period.  Tree nodes are freed with the inode.
- *   i_mmap_lock      (mutex) i_mmap, the VMAs that map the file (the
- *                    kernel's i_mmap tree): added by f_ops->mmap and
- *                    vma_open (split, fork, mremap copies), removed by
- *                    vma_close when the VMA is retired.  Lock order:
- *                    mmap_lock -> i_rwsem -> i_lock -> i_mmap_lock -> ptl.
+ *   i_mmap_lock      (mutex) i_mmap and i_mmap_writable, the VMAs that map
+ *                    the file (the kernel's i_mmap tree): a VMA joins when
+ *                    it is stored in its mm's tree (vma_open: mmap, split,
+ *                    fork, mremap) and leaves when retired (vma_close);
+ *                    also held while a linked VMA's range changes
+ *                    (vma_set_range), so truncation reads ranges whole.
+ *                    Lock order: mmap_lock -> i_rwsem -> i_lock ->
+ *                    i_mmap_lock -> ptl.
  *   seals            i_rwsem for writers; read locklessly (atomic).
  *   i_count          atomic: struct file references (fds, VMAs) hold the
  *                    file, the file holds the inode.
@@ -66,6 +69,7 @@ struct shmem_inode {
 	struct page_pool *pool;
 	struct vm_area_struct **i_mmap;
 	int i_mmap_nr, i_mmap_cap;
+	int i_mmap_writable;  /* shared VM_MAYWRITE VMAs in i_mmap (F_SEAL_WRITE) */
 	char name[SHMEM_NAME_MAX + 8];
 };
 

@@ -138,12 +138,16 @@ void vmg_init_modify(struct vma_merge_struct *vmg, struct vm_area_struct *prev,
 
 static inline void vma_file_get(struct vm_area_struct *vma)
 {
-	if (vma->vm_file) {
+	if (vma->vm_file)
 		get_file(vma->vm_file);
-		/* shmem: the file's reverse map learns of the copy */
-		if (vma->vm_file->f_ops->vma_open)
-			vma->vm_file->f_ops->vma_open(vma);
-	}
+}
+
+/* shmem: a VMA being stored in the tree joins its file's reverse map, with
+ * its final range and mm. */
+static inline void vma_file_link(struct vm_area_struct *vma)
+{
+	if (vma->vm_file && vma->vm_file->f_ops->vma_open)
+		vma->vm_file->f_ops->vma_open(vma);
 }
 
 static inline void vma_file_put(struct vm_area_struct *vma)

@@ -10,6 +10,10 @@
  *    shrinks, grows and gets holes punched: each access completes or
  *    raises SIGBUS, never anything else (pread/pwrite race them too); pages read back what the last
  *    write through a mapping put there, or zero.
+ *  - Truncation while other threads split and merge the mapping's VMAs
+ *    (mprotect), fork the mm and touch the pages: once ftruncate returns,
+ *    every page past the end faults SIGBUS (no PTE escaped the reverse-map
+ *    walk).
  *  - Teardown returns every frame.
  */
 #include <stdarg.h>
@@ -209,10 +213,119 @@ static void test_cache_concurrent(void **state)
 	aspace_mm_destroy(c.mm);
 }
 
+/* ---------------------------------- truncation vs VMA churn and fork */
+
+struct churn {
+	struct aspace_mm *mm;
+	int fd;
+	unsigned long s;
+	atomic_int stop;
+	atomic_long forks, splits, bad;
+};
+
+static void *churner(void *arg)
+{
+	struct churn *c = arg;
+	unsigned long seed = 0x2545f4914f6cdd1dUL;
+
+	while (!atomic_load(&c->stop)) {
+		unsigned long a = rnd(&seed) % NPAGES, n = 1 + rnd(&seed) % 4;
+
+		if (a + n > NPAGES)
+			n = NPAGES - a;
+		/* Split off a read-only piece, then merge it back. */
+		aspace_mprotect(c->mm, c->s + a * PG, n * PG, PROT_READ);
+		aspace_mprotect(c->mm, c->s + a * PG, n * PG, PROT_READ | PROT_WRITE);
+		atomic_fetch_add_explicit(&c->splits, 1, memory_order_relaxed);
+	}
+	return NULL;
+}
+
+static void *forker(void *arg)
+{
+	struct churn *c = arg;
+
+	while (!atomic_load(&c->stop)) {
+		struct aspace_mm *child;
+		uint64_t v;
+
+		if (aspace_fork(c->mm, &child))
+			continue;
+		for (unsigned long i = 0; i < NPAGES; i += 8)
+			aspace_read(child, c->s + i * PG, &v, sizeof(v), NULL);
+		aspace_mm_destroy(child);
+		atomic_fetch_add_explicit(&c->forks, 1, memory_order_relaxed);
+	}
+	return NULL;
+}
+
+static void *toucher(void *arg)
+{
+	struct churn *c = arg;
+	unsigned long seed = 0xdeadbeefcafef00dUL;
+
+	while (!atomic_load(&c->stop)) {
+		unsigned long i = rnd(&seed) % NPAGES;
+		uint64_t v = i;
+
+		if (rnd(&seed) & 1)
+			aspace_write(c->mm, c->s + i * PG, &v, sizeof(v), NULL);
+		else
+			aspace_read(c->mm, c->s + i * PG, &v, sizeof(v), NULL);
+	}
+	return NULL;
+}
+
+/* After ftruncate returns, no mapping anywhere still maps a page past the
+ * end, however the VMAs are being split, merged and forked meanwhile. */
+static void test_truncate_vs_vma_churn(void **state)
+{
+	struct aspace_config cfg = { .pool_bytes = 64UL << 20 };
+	struct churn c = { 0 };
+	unsigned long seed = 12345;
+	pthread_t t[3];
+	long a;
+
+	(void)state;
+	assert_int_equal(aspace_mm_create(&cfg, &c.mm), 0);
+	c.fd = aspace_memfd_create(c.mm, "churn", 0);
+	assert_int_equal(aspace_ftruncate(c.mm, c.fd, (off_t)(NPAGES * PG)), 0);
+	a = aspace_mmap(c.mm, 0, NPAGES * PG, PROT_READ | PROT_WRITE, MAP_SHARED, c.fd, 0);
+	assert_true(a > 0);
+	c.s = (unsigned long)a;
+	pthread_create(&t[0], NULL, churner, &c);
+	pthread_create(&t[1], NULL, forker, &c);
+	pthread_create(&t[2], NULL, toucher, &c);
+	for (int it = 0; it < ITERS / 10; it++) {
+		unsigned long k = rnd(&seed) % NPAGES;
+
+		/* Populate, shrink, and check that every page past k is gone. */
+		aspace_touch(c.mm, c.s, NPAGES * PG, 0, NULL);
+		assert_int_equal(aspace_ftruncate(c.mm, c.fd, (off_t)(k * PG)), 0);
+		for (unsigned long j = k; j < NPAGES; j++) {
+			struct aspace_fault f = { 0 };
+			uint64_t v;
+
+			if (!aspace_read(c.mm, c.s + j * PG, &v, sizeof(v), &f) ||
+			    f.code != ASPACE_FAULT_SIGBUS)
+				atomic_fetch_add(&c.bad, 1);
+		}
+		assert_int_equal(aspace_ftruncate(c.mm, c.fd, (off_t)(NPAGES * PG)), 0);
+	}
+	atomic_store(&c.stop, 1);
+	for (int i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	print_message("forks %ld splits %ld\n", atomic_load(&c.forks), atomic_load(&c.splits));
+	assert_int_equal(atomic_load(&c.bad), 0);
+	assert_int_equal(aspace_close(c.mm, c.fd), 0);
+	aspace_mm_destroy(c.mm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cache_concurrent),
+		cmocka_unit_test(test_truncate_vs_vma_churn),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
