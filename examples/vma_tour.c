@@ -3,6 +3,9 @@
  * regions of an engine address space and prints its /proc/PID/maps view
  * after each step, so you can watch the VMA layer work.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* MREMAP_* */
+#endif
 #include <aspace/aspace.h>
 
 #include <errno.h>
@@ -49,6 +52,8 @@ int main(void)
 	show("mprotect pages 4-7 read-only (splits in three)", ret);
 	ret = aspace_mprotect(mm, arena + 4 * P, 4 * P, PROT_READ | PROT_WRITE);
 	show("mprotect them back to rw (merges into one again)", ret);
+	ret = aspace_munmap(mm, arena + 16 * P, 16 * P);
+	show("munmap the 16 arena pages above it (makes room)", ret);
 	ret = aspace_mremap(mm, arena, 16 * P, 24 * P, 0, 0);
 	show("mremap: grow in place from 16 to 24 pages", ret);
 	ret = aspace_mremap(mm, arena, 24 * P, 24 * P, MREMAP_MAYMOVE | MREMAP_FIXED, arena + 32 * P);

@@ -24,9 +24,20 @@ static unsigned long prot_to_vm(int prot)
 	       ((prot & PROT_EXEC) ? VM_EXEC : 0);
 }
 
+/*
+ * Ranges to fault in once mmap_lock is released: a locked private VMA that
+ * becomes writable has its COW broken at once (no major faults later), as
+ * the kernel does inside mprotect.
+ */
+struct populate_list {
+	int nr;
+	unsigned long start[16], end[16];
+};
+
 static int mprotect_fixup(struct mm_struct *mm, struct vm_area_struct *vma,
 			  struct vm_area_struct **pprev, unsigned long start,
-			  unsigned long end, unsigned long newflags)
+			  unsigned long end, unsigned long newflags,
+			  struct populate_list *pop)
 {
 	unsigned long oldflags = vma->vm_flags;
 	struct vma_merge_struct vmg;
@@ -53,6 +64,11 @@ static int mprotect_fixup(struct mm_struct *mm, struct vm_area_struct *vma,
 	vma_start_write(vma);
 	vm_flags_reset_once(vma, newflags);
 	change_protection(vma, start, end, newflags);
+	if ((oldflags & (VM_WRITE | VM_SHARED | VM_LOCKED | VM_LOCKONFAULT)) == VM_LOCKED &&
+	    (newflags & VM_WRITE) && pop->nr < 16) {
+		pop->start[pop->nr] = start;
+		pop->end[pop->nr++] = end;
+	}
 	return 0;
 }
 
@@ -60,6 +76,7 @@ int aspace_mprotect(struct aspace_mm *amm, unsigned long start, unsigned long le
 		    int prot)
 {
 	struct mm_struct *mm = to_mm(amm);
+	struct populate_list pop = { 0 };
 	struct vm_area_struct *vma, *prev;
 	const int grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
 	unsigned long end, tmp, nstart;
@@ -110,7 +127,7 @@ int aspace_mprotect(struct aspace_mm *amm, unsigned long start, unsigned long le
 			break;
 		}
 		tmp = vma->vm_end < end ? vma->vm_end : end;
-		error = mprotect_fixup(mm, vma, &prev, nstart, tmp, newflags);
+		error = mprotect_fixup(mm, vma, &prev, nstart, tmp, newflags, &pop);
 		if (error)
 			break;
 		/* A merge may have carried the VMA past tmp: go on from its end. */
@@ -121,5 +138,7 @@ int aspace_mprotect(struct aspace_mm *amm, unsigned long start, unsigned long le
 		error = -ENOMEM;
 out:
 	mmap_write_unlock(mm);
+	for (int i = 0; i < pop.nr; i++)
+		mm_populate_range(mm, pop.start[i], pop.end[i] - pop.start[i], true);
 	return error;
 }

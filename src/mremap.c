@@ -35,6 +35,7 @@
 struct vma_remap_struct {
 	unsigned long addr, old_len, new_len, new_addr, delta;
 	int flags;
+	bool populate_expand; /* a locked VMA grew: fault the new part in */
 	enum { MREMAP_NO_RESIZE, MREMAP_SHRINK, MREMAP_EXPAND } type;
 	struct vm_area_struct *vma;
 };
@@ -102,6 +103,8 @@ static long check_prep_vma(struct vma_remap_struct *vrm)
 		return -EFAULT;
 	if (vrm->new_len == old_len)
 		return 0;
+	if (vma->vm_flags & VM_LOCKED)
+		vrm->populate_expand = true;
 	pgoff = vma->vm_pgoff + ((vrm->addr - vma->vm_start) >> PAGE_SHIFT);
 	if (pgoff + (vrm->new_len >> PAGE_SHIFT) < pgoff)
 		return -EINVAL;
@@ -403,5 +406,8 @@ long aspace_mremap(struct aspace_mm *amm, unsigned long addr, unsigned long old_
 							 : mremap_at(mm, &vrm);
 	}
 	mmap_write_unlock(mm);
+	if (!IS_ERR_VALUE(ret) && vrm.populate_expand)
+		mm_populate_range(mm, (unsigned long)ret + PAGE_ALIGN(old_len),
+				  vrm.new_len - PAGE_ALIGN(old_len), false);
 	return ret;
 }

@@ -139,29 +139,28 @@ static void vm_area_retire(struct mm_struct *mm, struct vm_area_struct *vma)
 
 struct vm_area_struct *find_vma(struct mm_struct *mm, unsigned long addr)
 {
-	struct vt_cursor c;
-	struct vt_entry *e = vt_seek(&mm->mm_mt, &c, addr);
+	struct vt_entry e;
 
-	return e ? e->ptr : NULL;
+	return vt_find(&mm->mm_mt, addr, &e) ? e.ptr : NULL;
 }
 
 struct vm_area_struct *vma_lookup(struct mm_struct *mm, unsigned long addr)
 {
-	struct vt_cursor c;
-	struct vt_entry *e = vt_seek(&mm->mm_mt, &c, addr);
+	struct vt_entry e;
 
-	return e && e->lo <= addr ? e->ptr : NULL;
+	return vt_find(&mm->mm_mt, addr, &e) && e.lo <= addr ? e.ptr : NULL;
 }
 
 struct vm_area_struct *find_vma_prev(struct mm_struct *mm, unsigned long addr,
 				     struct vm_area_struct **pprev)
 {
-	struct vt_cursor c;
-	struct vt_entry *e = vt_seek(&mm->mm_mt, &c, addr);
-	struct vt_entry *p = vt_prev(&c);
+	struct vt_entry e, p;
+	bool found = vt_find(&mm->mm_mt, addr, &e);
 
-	*pprev = p ? p->ptr : NULL;
-	return e ? e->ptr : NULL;
+	/* The entry before the one found: the last one ending at or below
+	 * its start (or below addr when nothing was found). */
+	*pprev = vt_find_prev(&mm->mm_mt, found ? e.lo : addr, &p) ? p.ptr : NULL;
+	return found ? e.ptr : NULL;
 }
 
 struct vm_area_struct *vma_next(struct mm_struct *mm, struct vm_area_struct *vma)
@@ -171,12 +170,9 @@ struct vm_area_struct *vma_next(struct mm_struct *mm, struct vm_area_struct *vma
 
 struct vm_area_struct *vma_prev(struct mm_struct *mm, struct vm_area_struct *vma)
 {
-	struct vt_cursor c;
-	struct vt_entry *p;
+	struct vt_entry p;
 
-	vt_seek(&mm->mm_mt, &c, vma->vm_start);
-	p = vt_prev(&c);
-	return p ? p->ptr : NULL;
+	return vt_find_prev(&mm->mm_mt, vma->vm_start, &p) ? p.ptr : NULL;
 }
 
 /* First VMA intersecting [start, end), or NULL. */

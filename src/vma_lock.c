@@ -100,14 +100,12 @@ void vma_mark_detached(struct vm_area_struct *vma, bool detached)
 struct vm_area_struct *lock_vma_under_rcu(struct mm_struct *mm, unsigned long address)
 {
 	struct vm_area_struct *vma;
-	struct vt_cursor c;
-	struct vt_entry *e;
+	struct vt_entry e;
 
 	rcu_read_lock();
-	e = vt_seek(&mm->mm_mt, &c, address);
-	if (!e || e->lo > address)
+	if (!vt_find(&mm->mm_mt, address, &e) || e.lo > address)
 		goto miss;
-	vma = e->ptr;
+	vma = e.ptr;
 	if (!vma_start_read(vma))
 		goto abort;
 	/* The VMA may have changed or left the tree before we locked it. */

@@ -76,6 +76,13 @@ long aspace_mremap(struct aspace_mm *mm, unsigned long old_addr,
 		   unsigned long new_addr);
 unsigned long aspace_brk(struct aspace_mm *mm, unsigned long brk);
 
+/* mlock2(2) (flags: MLOCK_ONFAULT = 1), munlock(2), mlockall(2) (MCL_*),
+ * munlockall(2).  The caller counts as having CAP_IPC_LOCK. */
+int aspace_mlock2(struct aspace_mm *mm, unsigned long addr, size_t len, unsigned int flags);
+int aspace_munlock(struct aspace_mm *mm, unsigned long addr, size_t len);
+int aspace_mlockall(struct aspace_mm *mm, int flags);
+int aspace_munlockall(struct aspace_mm *mm);
+
 /*
  * /proc/PID/maps of the engine's mm, byte for byte in the kernel's format.
  * Returns a malloc()ed NUL-terminated string (free() it), or NULL on

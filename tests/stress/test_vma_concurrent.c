@@ -77,19 +77,19 @@ static void *reader(void *arg)
 	while (!atomic_load(&sh->done)) {
 		unsigned long addr = sh->base + xorshift(&s, ARENA * P);
 		struct vm_area_struct *vma;
-		struct vt_cursor c;
-		struct vt_entry *e;
+		struct vt_entry e, p;
 
 		rcu_read_lock();
-		e = vt_seek(&sh->mm->mm_mt, &c, addr);
-		if (e) {
-			vma = e->ptr;
+		if (vt_find(&sh->mm->mm_mt, addr, &e)) {
+			vma = e.ptr;
 			/* The entry is a snapshot: it must be self-consistent. */
-			if (e->hi <= addr || e->lo >= e->hi)
+			if (e.hi <= addr || e.lo >= e.hi)
 				atomic_fetch_add(&sh->bad, 1);
 			/* The VMA is alive until we leave the critical section. */
 			(void)READ_ONCE(vma->vm_flags);
 		}
+		if (vt_find_prev(&sh->mm->mm_mt, addr, &p) && (p.hi > addr || p.lo >= p.hi))
+			atomic_fetch_add(&sh->bad, 1);
 		rcu_read_unlock();
 		atomic_fetch_add(&sh->lookups, 1);
 

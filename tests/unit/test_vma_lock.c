@@ -207,6 +207,90 @@ static void message_names_vma_and_thread(void **state)
 	assert_true(expect_abort(flags_reset_unlocked, NULL, "thread "));
 }
 
+/* ---- the VMAs an operation write-locks are exactly those it changes ---- */
+
+struct three {
+	struct aspace_mm *amm;
+	struct mm_struct *mm;
+	unsigned long base;
+};
+
+/* A [0,4) rw, B [4,8) r, C [8,12) rw-x: three VMAs that do not merge. */
+static struct three make_three(void)
+{
+	struct three t;
+
+	assert_int_equal(aspace_mm_create(NULL, &t.amm), 0);
+	t.mm = to_mm(t.amm);
+	t.base = (unsigned long)aspace_mmap(t.amm, 0, 16 * P, PROT_NONE,
+					    ANON_PRIV | MAP_NORESERVE, -1, 0);
+	aspace_mmap(t.amm, t.base, 4 * P, PROT_READ | PROT_WRITE, ANON_PRIV | MAP_FIXED, -1, 0);
+	aspace_mmap(t.amm, t.base + 4 * P, 4 * P, PROT_READ, ANON_PRIV | MAP_FIXED, -1, 0);
+	aspace_mmap(t.amm, t.base + 8 * P, 4 * P, PROT_READ | PROT_WRITE | PROT_EXEC,
+		    ANON_PRIV | MAP_FIXED, -1, 0);
+	return t;
+}
+
+static bool locked_at(struct three *t, unsigned long page)
+{
+	return vma_is_write_locked(vma_lookup(t->mm, t->base + page * P));
+}
+
+static void split_locks_only_the_split_vma(void **state)
+{
+	struct three t = make_three();
+	struct vma_merge_struct vmg;
+	struct vm_area_struct *b, *got;
+
+	mmap_write_lock(t.mm);
+	b = vma_lookup(t.mm, t.base + 4 * P);
+	/* B's middle page becomes rw-: no merge, two splits. */
+	vmg_init_modify(&vmg, vma_prev(t.mm, b), b, t.base + 5 * P, t.base + 6 * P,
+			b->vm_flags | VM_WRITE);
+	got = vma_modify(&vmg);
+	assert_false(IS_ERR(got));
+	assert_true(locked_at(&t, 4) && locked_at(&t, 5) && locked_at(&t, 6));
+	assert_false(locked_at(&t, 0)); /* A untouched */
+	assert_false(locked_at(&t, 8)); /* C untouched */
+	mmap_write_unlock(t.mm);
+	aspace_mm_destroy(t.amm);
+}
+
+static void merge_locks_the_merged_vmas(void **state)
+{
+	struct three t = make_three();
+	struct vma_merge_struct vmg;
+	struct vm_area_struct *a, *b, *got;
+
+	mmap_write_lock(t.mm);
+	a = vma_lookup(t.mm, t.base);
+	b = vma_lookup(t.mm, t.base + 4 * P);
+	/* All of B takes A's flags: A grows over B, B goes. */
+	vmg_init_modify(&vmg, a, b, b->vm_start, b->vm_end, a->vm_flags);
+	got = vma_modify(&vmg);
+	assert_ptr_equal(got, a);
+	assert_true(vma_is_write_locked(a));
+	assert_true(b->detached && b->vm_lock_seq == t.mm->mm_lock_seq);
+	assert_false(locked_at(&t, 8)); /* C untouched */
+	mmap_write_unlock(t.mm);
+	aspace_mm_destroy(t.amm);
+}
+
+static void munmap_locks_nothing_outside(void **state)
+{
+	struct three t = make_three();
+	struct vm_area_struct *a, *c;
+
+	mmap_write_lock(t.mm);
+	a = vma_lookup(t.mm, t.base);
+	c = vma_lookup(t.mm, t.base + 8 * P);
+	assert_int_equal(do_munmap(t.mm, t.base + 4 * P, 4 * P), 0);
+	assert_false(vma_is_write_locked(a));
+	assert_false(vma_is_write_locked(c));
+	mmap_write_unlock(t.mm);
+	aspace_mm_destroy(t.amm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -217,6 +301,9 @@ int main(void)
 		cmocka_unit_test(per_vma_locks_off),
 		cmocka_unit_test(broken_rules_abort),
 		cmocka_unit_test(message_names_vma_and_thread),
+		cmocka_unit_test(split_locks_only_the_split_vma),
+		cmocka_unit_test(merge_locks_the_merged_vmas),
+		cmocka_unit_test(munmap_locks_nothing_outside),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -106,6 +106,9 @@ static void random_against_model(void **state)
 			struct vt_entry *e = vt_seek(&t, &c, q);
 			int want = model_find(&m, q);
 
+			struct vt_entry f, pv;
+			int wantp = -1;
+
 			if (want < 0) {
 				assert_null(e);
 			} else {
@@ -114,8 +117,21 @@ static void random_against_model(void **state)
 				assert_int_equal(e->lo, m.lo[want]);
 				assert_int_equal(e->hi, m.hi[want]);
 			}
+			/* The lock-free lookups agree with the model too. */
+			assert_int_equal(vt_find(&t, q, &f), want >= 0);
+			if (want >= 0)
+				assert_int_equal((long)f.ptr, want + 1);
+			for (int s2 = (int)(q / P); s2 >= 0; s2--) {
+				if (s2 < SLOTS && m.used[s2] && m.hi[s2] <= q) {
+					wantp = s2;
+					break;
+				}
+			}
+			assert_int_equal(vt_find_prev(&t, q, &pv), wantp >= 0);
+			if (wantp >= 0)
+				assert_int_equal((long)pv.ptr, wantp + 1);
 		}
-		if (op % 5000 == 0) {
+		if (op % 1000 == 0) {
 			struct vt_cursor c;
 			struct vt_entry *e = vt_seek(&t, &c, 0);
 			int n = 0;

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #ifndef MAP_FIXED_NOREPLACE
@@ -126,7 +127,15 @@ static void random_calls(void **state)
 					(long)(v->vm_start - base) / 4096, (long)(v->vm_end - base) / 4096,
 					(long)(v->vm_pgoff - (v->vm_start >> 12)), v->vm_flags);
 		}
+		/*
+		 * mlock faults pages in on the kernel side, which gives VMAs an
+		 * anon_vma: only comparable once the engine faults too.
+		 */
+#ifdef ASPACE_HAVE_FAULTS
+		switch (rnd(10)) {
+#else
 		switch (rnd(8)) {
+#endif
 		case 0:
 		case 1:
 			flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED |
@@ -167,11 +176,26 @@ static void random_calls(void **state)
 			kr = k_ret((long)mremap((void *)a, n, n2, flags, (void *)to));
 			er = aspace_mremap(mm, a, n, n2, flags, to);
 			break;
+		case 8:
+			flags = rnd(2) ? 1 /* MLOCK_ONFAULT */ : 0;
+			snprintf(what, sizeof(what), "mlock2 +%lu %lu %d", (a - base) / P, n / P, flags);
+			kr = k_ret(syscall(SYS_mlock2, a, n, flags));
+			er = aspace_mlock2(mm, a, n, (unsigned int)flags);
+			break;
+		case 9:
+			snprintf(what, sizeof(what), "munlock +%lu %lu", (a - base) / P, n / P);
+			kr = k_ret(munlock((void *)a, n));
+			er = aspace_munlock(mm, a, n);
+			break;
 		}
 		if (getenv("ASPACE_VS_KERNEL_TRACE"))
 			fprintf(stderr, "step %d: %s => %ld\n", step, what, kr);
 		kernel_arena(base, len, kmaps, sizeof(kmaps));
 		engine_arena(mm, base, len, emaps, sizeof(emaps));
+		if (!vt_validate(&((struct mm_struct *)mm)->mm_mt)) {
+			fprintf(stderr, "step %d: %s: VMA tree invariants broken\n", step, what);
+			fail();
+		}
 		if (kr != er || strcmp(kmaps, emaps)) {
 			fprintf(stderr, "step %d: %s\n kernel %ld: %s\n engine %ld: %s\n", step,
 				what, kr, kmaps, er, emaps);

@@ -156,29 +156,6 @@ static struct efile *file_new(struct eproc *p, const char *name)
 }
 #endif
 
-static int mmap_flags(unsigned int f)
-{
-	int fl = 0;
-
-	if (f & SF_PRIVATE)
-		fl |= MAP_PRIVATE;
-	if (f & SF_SHARED)
-		fl |= MAP_SHARED;
-	if (f & SF_ANON)
-		fl |= MAP_ANONYMOUS;
-	if (f & SF_FIXED)
-		fl |= MAP_FIXED;
-	if (f & SF_FIXED_NOREPLACE)
-		fl |= MAP_FIXED_NOREPLACE;
-	if (f & SF_POPULATE)
-		fl |= MAP_POPULATE;
-	if (f & SF_NORESERVE)
-		fl |= MAP_NORESERVE;
-	if (f & SF_LOCKED)
-		fl |= MAP_LOCKED;
-	return fl;
-}
-
 static __attribute__((unused)) int payload_alloc(struct result *r, size_t len)
 {
 	r->payload = malloc(len ? len : 1);
@@ -302,7 +279,7 @@ static void eexec(struct backend *b, struct eproc *p, const struct xcmd *x,
 			}
 		}
 		ret = aspace_mmap(mm, x->has_addr2 ? x->addr2 : 0, x->n1,
-				  c->prot, mmap_flags(x->flags), fd,
+				  c->prot, scn_mmap_flags(x->flags), fd,
 				  (off_t)x->off);
 		if (ret < 0 && ret > -4096) {
 			set_ret(r, ret);

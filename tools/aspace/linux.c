@@ -331,29 +331,6 @@ static int read_proc(const char *path, struct result *r)
 	return 0;
 }
 
-static int mmap_flags(unsigned int f)
-{
-	int fl = 0;
-
-	if (f & SF_PRIVATE)
-		fl |= MAP_PRIVATE;
-	if (f & SF_SHARED)
-		fl |= MAP_SHARED;
-	if (f & SF_ANON)
-		fl |= MAP_ANONYMOUS;
-	if (f & SF_FIXED)
-		fl |= MAP_FIXED;
-	if (f & SF_FIXED_NOREPLACE)
-		fl |= MAP_FIXED_NOREPLACE;
-	if (f & SF_POPULATE)
-		fl |= MAP_POPULATE;
-	if (f & SF_NORESERVE)
-		fl |= MAP_NORESERVE;
-	if (f & SF_LOCKED)
-		fl |= MAP_LOCKED;
-	return fl;
-}
-
 static int file_fd(const char *name)
 {
 	struct wslot *s = slot_find(W.files, name);
@@ -838,7 +815,7 @@ static void wexec(const struct xcmd *x, struct result *r)
 			}
 		}
 		p = mmap(x->has_addr2 ? (void *)x->addr2 : NULL, x->n1,
-			 c->prot, mmap_flags(x->flags), fd, (off_t)x->off);
+			 c->prot, scn_mmap_flags(x->flags), fd, (off_t)x->off);
 		if (p == MAP_FAILED) {
 			set_err(r, errno);
 			return;

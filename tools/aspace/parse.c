@@ -574,6 +574,27 @@ static const struct flagname mmap_flags[] = {
 	{ "locked", SF_LOCKED },
 };
 
+/* The MAP_* flags of an mmap command's SF_* bits (both backends use it). */
+int scn_mmap_flags(unsigned int f)
+{
+	static const struct {
+		unsigned int sf;
+		int map;
+	} tab[] = {
+		{ SF_PRIVATE, MAP_PRIVATE },	 { SF_SHARED, MAP_SHARED },
+		{ SF_ANON, MAP_ANONYMOUS },	 { SF_FIXED, MAP_FIXED },
+		{ SF_FIXED_NOREPLACE, MAP_FIXED_NOREPLACE },
+		{ SF_POPULATE, MAP_POPULATE }, { SF_NORESERVE, MAP_NORESERVE },
+		{ SF_LOCKED, MAP_LOCKED },
+	};
+	int fl = 0;
+
+	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
+		if (f & tab[i].sf)
+			fl |= tab[i].map;
+	return fl;
+}
+
 static const struct flagname mlockall_flags[] = {
 	{ "current", SF_CURRENT },
 	{ "future", SF_FUTURE },

@@ -69,6 +69,9 @@ enum scn_op {
 	OP__COUNT,
 };
 
+/* The MAP_* flags of an mmap command's SF_* bits. */
+int scn_mmap_flags(unsigned int sf);
+
 /* Flag bits a command may carry in scn_cmd.flags (meaning depends on op). */
 enum {
 	/* mmap */
