@@ -23,6 +23,7 @@
 #include "mm.h"
 #include "mm_mem.h"
 #include "rcu.h"
+#include "shmem.h"
 #include "vma.h"
 
 #include <errno.h>
@@ -216,6 +217,8 @@ int aspace_fork(struct aspace_mm *amm, struct aspace_mm **childp)
 	if (wrprotected)
 		synchronize_rcu();
 	mmap_write_unlock(mm);
+	if (!err)
+		err = dup_fd_table(mm, child); /* shmem: fds are inherited */
 	if (err) {
 		mm_free(child);
 		return err;

@@ -27,6 +27,7 @@
 #include "memory.h"
 #include "mm.h"
 #include "mm_mem.h"
+#include "shmem.h"
 #include "vma.h"
 
 #include <aspace/aspace.h>
@@ -233,8 +234,10 @@ static int madvise_remove(struct mm_struct *mm, struct vm_area_struct *vma,
 		return -EINVAL;
 	if ((vma->vm_flags & (VM_SHARED | VM_MAYWRITE)) != (VM_SHARED | VM_MAYWRITE))
 		return -EACCES;
-	if (vma->vm_file)
-		return -EOPNOTSUPP; /* file hole punching: the shmem issue */
+	if (vma->vm_file) /* shmem: punch the file range */
+		return shmem_punch(vma->vm_file,
+				   (off_t)((start - vma->vm_start) + (vma->vm_pgoff << PAGE_SHIFT)),
+				   (off_t)(end - start));
 	unmap_page_range(mm, vma, start, end);
 	return 0;
 }

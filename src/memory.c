@@ -39,6 +39,7 @@
 #include "page_alloc.h"
 #include "pgtable.h"
 #include "rcu.h"
+#include "shmem.h"
 #include "vma.h"
 
 #include <aspace/aspace.h>
@@ -446,7 +447,7 @@ static vm_fault_t handle_pte_fault(struct vm_fault *vmf)
 		if (vmf->flags & FAULT_FLAG_UNSHARE)
 			return 0; /* nothing mapped: nothing to unshare */
 		if (!vma_is_anonymous(vmf->vma))
-			return VM_FAULT_SIGBUS; /* file faults: the shmem issue */
+			return do_fault(vmf); /* shmem: file faults, filemap.c */
 		return do_anonymous_page(vmf);
 	}
 	if (is_swap_pte(entry)) {

@@ -9,6 +9,7 @@
 #include "mm.h"
 #include "alloc.h"
 #include "mm_mem.h"
+#include "shmem.h"
 
 #include <errno.h>
 #include <string.h>
@@ -66,6 +67,7 @@ void mm_free(struct mm_struct *mm)
 {
 	struct vm_area_struct *vma, *next;
 
+	exit_fd_table(mm); /* shmem: close the fds */
 	mmap_write_lock(mm);
 	for (vma = find_vma(mm, 0); vma; vma = next) {
 		next = vma_next(mm, vma);

@@ -122,6 +122,8 @@ struct mm_struct {
 
 	/* The memory layer (page frames, page tables) hangs off here. */
 	void *mem;
+	/* shmem: the fd table (shmem.c: struct files_struct) */
+	void *files;
 };
 
 #endif

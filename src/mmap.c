@@ -217,7 +217,8 @@ long mmap_region(struct mm_struct *mm, struct file *file, unsigned long addr,
 	vmg.flags = vm_flags;
 	vmg.file = file;
 	vma = NULL;
-	if (!file || !file->f_ops->mmap)
+	/* shmem: files whose VMA copies are tracked (vma_open) may merge */
+	if (!file || !file->f_ops->mmap || file->f_ops->vma_open)
 		vma = vma_merge_new_range(&vmg);
 	if (!vma && vmg.state == VMA_MERGE_ERROR_NOMEM)
 		return -ENOMEM;
@@ -338,6 +339,13 @@ static long do_mmap(struct mm_struct *mm, struct file *file, unsigned long addr,
 	}
 	if (flags & MAP_NORESERVE)
 		vm_flags |= VM_NORESERVE;
+	/* shmem: seals may refuse the mapping or take VM_MAYWRITE away */
+	if (file && file->f_ops->mmap_check) {
+		int err = file->f_ops->mmap_check(file, &vm_flags);
+
+		if (err)
+			return err;
+	}
 	ret = mmap_region(mm, file, addr, len, vm_flags, pgoff);
 	if (!IS_ERR_VALUE(ret) &&
 	    ((vm_flags & VM_LOCKED) || (flags & (MAP_POPULATE | MAP_NONBLOCK)) == MAP_POPULATE))

@@ -197,6 +197,7 @@ void vma_iter_store_new(struct mm_struct *mm, struct vm_area_struct *vma)
 	RULE_CHECK(vma_is_write_locked(vma),
 		   "a new VMA is write-locked before it is stored in the tree", vma,
 		   "vma_start_write() was not called before the store");
+	vma_file_link(vma); /* shmem: into the file's i_mmap */
 	vt_insert(&mm->mm_mt, vma->vm_start, vma->vm_end, vma);
 	WRITE_ONCE(vma->detached, false);
 	mm->map_count++;
@@ -207,11 +208,17 @@ void vma_set_range(struct vm_area_struct *vma, unsigned long start,
 		   unsigned long end, unsigned long pgoff)
 {
 	unsigned long old = vma->vm_start;
+	struct file *file = vma->vm_file;
 
 	vma_assert_write_locked(vma);
+	/* shmem: truncation reads file VMAs' ranges under the i_mmap lock */
+	if (file && file->f_ops->i_mmap_lock_write)
+		file->f_ops->i_mmap_lock_write(file);
 	vma->vm_start = start;
 	vma->vm_end = end;
 	vma->vm_pgoff = pgoff;
+	if (file && file->f_ops->i_mmap_unlock_write)
+		file->f_ops->i_mmap_unlock_write(file);
 	vt_update(&vma->vm_mm->mm_mt, old, start, end, vma);
 }
 

@@ -142,10 +142,22 @@ static inline void vma_file_get(struct vm_area_struct *vma)
 		get_file(vma->vm_file);
 }
 
+/* shmem: a VMA being stored in the tree joins its file's reverse map, with
+ * its final range and mm. */
+static inline void vma_file_link(struct vm_area_struct *vma)
+{
+	if (vma->vm_file && vma->vm_file->f_ops->vma_open)
+		vma->vm_file->f_ops->vma_open(vma);
+}
+
 static inline void vma_file_put(struct vm_area_struct *vma)
 {
-	if (vma->vm_file)
+	if (vma->vm_file) {
+		/* shmem: out of the file's reverse map before the put */
+		if (vma->vm_file->f_ops->vma_close)
+			vma->vm_file->f_ops->vma_close(vma);
 		fput(vma->vm_file);
+	}
 }
 
 static inline bool vma_is_anonymous(const struct vm_area_struct *vma)

@@ -165,6 +165,30 @@ int aspace_madvise(struct aspace_mm *mm, unsigned long addr, unsigned long len,
 void aspace_pool_stats(struct aspace_mm *mm, unsigned long *free_pages,
 		       unsigned long *total_pages);
 
+/* ---- shmem files: memfd, tmpfile, their page cache (shmem.c) ---- */
+#define ASPACE_HAVE_SHMEM 1
+/*
+ * Each mm has an fd table (fork copies it, as fork(2) does).  Every call
+ * returns a negative errno exactly as Linux does for the same arguments.
+ * memfd_create flags: MFD_CLOEXEC, MFD_ALLOW_SEALING, MFD_NOEXEC_SEAL,
+ * MFD_EXEC; MFD_HUGETLB is -ENOSYS (the engine has no hugetlb pool).
+ * fallocate modes: 0, FALLOC_FL_KEEP_SIZE and
+ * FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE.
+ */
+int aspace_memfd_create(struct aspace_mm *mm, const char *name, unsigned int flags); /* returns fd; MFD_CLOEXEC, MFD_ALLOW_SEALING; MFD_HUGETLB -> err as the kernel here does */
+int aspace_tmpfile(struct aspace_mm *mm);
+int aspace_close(struct aspace_mm *mm, int fd);
+int aspace_ftruncate(struct aspace_mm *mm, int fd, off_t len);
+int aspace_fallocate(struct aspace_mm *mm, int fd, int mode, off_t off, off_t len); /* 0 and FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE */
+ssize_t aspace_pread(struct aspace_mm *mm, int fd, void *buf, size_t len, off_t off);
+ssize_t aspace_pwrite(struct aspace_mm *mm, int fd, const void *buf, size_t len, off_t off);
+int aspace_fstat_ino(struct aspace_mm *mm, int fd, unsigned long *ino);
+/* fstat(2)'s st_size and st_blocks (512-byte units). */
+int aspace_fstat(struct aspace_mm *mm, int fd, off_t *size, unsigned long *blocks);
+/* fcntl(F_ADD_SEALS) / fcntl(F_GET_SEALS): F_SEAL_* bits. */
+int aspace_fcntl_add_seals(struct aspace_mm *mm, int fd, int seals);
+int aspace_fcntl_get_seals(struct aspace_mm *mm, int fd);
+
 #ifdef __cplusplus
 }
 #endif

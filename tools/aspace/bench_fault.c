@@ -15,12 +15,15 @@
  *                   4 KiB regions, with per-VMA locks on and off (the kernel
  *                   column runs the same workload, always with its per-VMA
  *                   locks)
- * Rows: bench, case, engine_ns, kernel_ns, ratio (= engine_ns / kernel_ns:
- * below 1 the engine is faster), note.  --json prints one object per row.
+ * Rows (bench.c's bench_row): bench, case, engine_ns, kernel_ns, ratio
+ * (= engine_ns / kernel_ns: below 1 the engine is faster), note.  --json
+ * prints one object per row.
  *
  * No state is shared between cases; the engine's mms use the default pool,
  * whose frames the warm-up pass has already touched.
  */
+#include "bench.h"
+
 #include <aspace/aspace.h>
 
 #include <errno.h>
@@ -36,17 +39,12 @@
 
 #define PG 4096UL
 
-int bench_fault(int argc, char **argv, int json);
-
 static unsigned long npages = 32768; /* 128 MiB per region */
 static int reps = 5;
 
 static double now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+	return bench_now_ns();
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -71,15 +69,9 @@ static double measure(double (*fn)(void *), void *arg)
 
 static void print_row(int json, const char *cs, double engine, double kernel, const char *note)
 {
-	double ratio = kernel > 0 ? engine / kernel : 0;
+	struct bench_opts o = { .json = json, .reps = reps, .scale = 1.0 };
 
-	if (json)
-		printf("{\"bench\":\"fault\",\"case\":\"%s\",\"engine_ns\":%.1f,\"kernel_ns\":%.1f,"
-		       "\"ratio\":%.3f,\"note\":\"%s\"}\n", cs, engine, kernel, ratio, note);
-	else
-		printf("%-6s %-36s engine_ns %9.1f  kernel_ns %9.1f  ratio %7.3f  %s\n", "fault",
-		       cs, engine, kernel, ratio, note);
-	fflush(stdout);
+	bench_row(&o, "fault", cs, engine, kernel, note);
 }
 
 /* ------------------------------------------------------------- engine */
