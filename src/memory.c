@@ -40,6 +40,7 @@
 #include "pgtable.h"
 #include "rcu.h"
 #include "shmem.h"
+#include "userfaultfd.h" /* uffd issue */
 #include "vma.h"
 
 #include <aspace/aspace.h>
@@ -233,6 +234,10 @@ static vm_fault_t do_anonymous_page(struct vm_fault *vmf)
 
 	if (vma->vm_flags & VM_SHARED)
 		return do_shared_anonymous_page(vmf);
+	/* uffd issue: a missing page of a range registered MISSING goes to
+	 * the userfaultfd (do_anonymous_page's userfaultfd_missing). */
+	if (userfaultfd_missing(vma))
+		return handle_userfault(vmf, VM_UFFD_MISSING);
 
 	/* Read access: map the shared zero page. */
 	if (!(vmf->flags & FAULT_FLAG_WRITE)) {
@@ -275,6 +280,9 @@ static vm_fault_t do_anonymous_page(struct vm_fault *vmf)
 		folio_discard_new(page_folio(page));
 		return 0;
 	}
+	/* uffd issue: a uffd-wp marker protects the new page too. */
+	if (is_pte_marker(cur) && (pte_marker_get(cur) & PTE_MARKER_UFFD_WP))
+		entry = pte_mkuffd_wp(pte_wrprotect(entry));
 	set_pte(vmf->pte, entry);
 	pte_unmap_unlock(vmf->pte, vmf->ptl);
 	fault_stat(vmf, rss_anon, 1);
@@ -376,6 +384,12 @@ static vm_fault_t do_wp_page(struct vm_fault *vmf)
 	unsigned long pfn = pte_pfn(vmf->orig_pte);
 	struct folio *folio;
 
+	/* uffd issue: a write to a uffd-wp protected page goes to the
+	 * userfaultfd (userfaultfd_pte_wp). */
+	if (!unshare && userfaultfd_wp(vma) && pte_uffd_wp(vmf->orig_pte)) {
+		pte_unmap_unlock(vmf->pte, vmf->ptl);
+		return handle_userfault(vmf, VM_UFFD_WP);
+	}
 	if (pte_special(vmf->orig_pte) || is_zero_pfn(mem->pool, pfn)) {
 		/* The shared zero page: replace it with a page of our own. */
 		pte_unmap_unlock(vmf->pte, vmf->ptl);

@@ -7,6 +7,7 @@
  * total_vm are read under mmap_lock.
  */
 #include "mm.h"
+#include "userfaultfd.h" /* uffd issue */
 #include "alloc.h"
 #include "mm_mem.h"
 #include "shmem.h"
@@ -105,8 +106,10 @@ int aspace_mm_create(const struct aspace_config *cfg, struct aspace_mm **out)
 
 void aspace_mm_destroy(struct aspace_mm *amm)
 {
-	if (amm)
+	if (amm) {
+		userfaultfd_mm_exit(to_mm(amm)); /* uffd issue */
 		mm_free(to_mm(amm));
+	}
 }
 
 void aspace_mm_stats(struct aspace_mm *amm, struct aspace_stats *st)

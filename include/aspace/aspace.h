@@ -192,4 +192,100 @@ int aspace_fcntl_get_seals(struct aspace_mm *mm, int fd);
 #ifdef __cplusplus
 }
 #endif
+
+/* ---- userfaultfd (userfaultfd.c) ---- */
+#define ASPACE_HAVE_UFFD 1
+/*
+ * A userfaultfd of one mm: faults in registered ranges are reported to the
+ * monitor (aspace_uffd_read) and the faulting thread sleeps, outside every
+ * lock, until an ioctl resolves and wakes it.  Feature bits, register modes,
+ * ioctl numbers, message events and pagefault flags are Linux's
+ * (linux/userfaultfd.h); every call returns 0 or -errno as the ioctl would.
+ */
+struct aspace_uffd;
+
+#define ASPACE_UFFD_FEATURE_PAGEFAULT_FLAG_WP (1UL << 0)
+#define ASPACE_UFFD_FEATURE_EVENT_FORK (1UL << 1)
+#define ASPACE_UFFD_FEATURE_EVENT_REMAP (1UL << 2)
+#define ASPACE_UFFD_FEATURE_EVENT_REMOVE (1UL << 3)
+#define ASPACE_UFFD_FEATURE_MISSING_HUGETLBFS (1UL << 4)
+#define ASPACE_UFFD_FEATURE_MISSING_SHMEM (1UL << 5)
+#define ASPACE_UFFD_FEATURE_EVENT_UNMAP (1UL << 6)
+#define ASPACE_UFFD_FEATURE_SIGBUS (1UL << 7)
+#define ASPACE_UFFD_FEATURE_THREAD_ID (1UL << 8)
+#define ASPACE_UFFD_FEATURE_MINOR_HUGETLBFS (1UL << 9)
+#define ASPACE_UFFD_FEATURE_MINOR_SHMEM (1UL << 10)
+#define ASPACE_UFFD_FEATURE_EXACT_ADDRESS (1UL << 11)
+#define ASPACE_UFFD_FEATURE_WP_HUGETLBFS_SHMEM (1UL << 12)
+#define ASPACE_UFFD_FEATURE_WP_UNPOPULATED (1UL << 13)
+#define ASPACE_UFFD_FEATURE_POISON (1UL << 14)
+#define ASPACE_UFFD_FEATURE_WP_ASYNC (1UL << 15)
+#define ASPACE_UFFD_FEATURE_MOVE (1UL << 16)
+
+#define ASPACE_UFFDIO_REGISTER_MODE_MISSING (1U << 0)
+#define ASPACE_UFFDIO_REGISTER_MODE_WP (1U << 1)
+#define ASPACE_UFFDIO_REGISTER_MODE_MINOR (1U << 2)
+/* Bits of the ioctls mask aspace_uffd_register reports (1 << _UFFDIO_x). */
+#define ASPACE_UFFDIO_WAKE_BIT 2
+#define ASPACE_UFFDIO_COPY_BIT 3
+#define ASPACE_UFFDIO_ZEROPAGE_BIT 4
+#define ASPACE_UFFDIO_MOVE_BIT 5
+#define ASPACE_UFFDIO_WRITEPROTECT_BIT 6
+#define ASPACE_UFFDIO_CONTINUE_BIT 7
+#define ASPACE_UFFDIO_POISON_BIT 8
+/* Modes of the resolving calls. */
+#define ASPACE_UFFDIO_MODE_DONTWAKE (1U << 0) /* copy, zeropage, continue, wp, move */
+#define ASPACE_UFFDIO_MODE_WP (1U << 1)       /* copy (COPY_MODE_WP), continue */
+#define ASPACE_UFFDIO_WRITEPROTECT_MODE_WP (1U << 0)
+#define ASPACE_UFFDIO_WRITEPROTECT_MODE_DONTWAKE (1U << 1)
+#define ASPACE_UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES (1U << 1)
+
+enum {
+	ASPACE_UFFD_EVENT_PAGEFAULT = 0x12,
+	ASPACE_UFFD_EVENT_FORK = 0x13,
+	ASPACE_UFFD_EVENT_REMAP = 0x14,
+	ASPACE_UFFD_EVENT_REMOVE = 0x15,
+	ASPACE_UFFD_EVENT_UNMAP = 0x16,
+};
+#define ASPACE_UFFD_PAGEFAULT_FLAG_WRITE (1UL << 0)
+#define ASPACE_UFFD_PAGEFAULT_FLAG_WP (1UL << 1)
+#define ASPACE_UFFD_PAGEFAULT_FLAG_MINOR (1UL << 2)
+
+struct aspace_uffd_msg {
+	int event;             /* ASPACE_UFFD_EVENT_* */
+	unsigned long flags;   /* pagefault: ASPACE_UFFD_PAGEFAULT_FLAG_* */
+	unsigned long address; /* pagefault; remap: from; remove/unmap: start */
+	unsigned long to;      /* remap: to; remove/unmap: end */
+	unsigned long len;     /* remap */
+	long ptid;             /* pagefault with FEATURE_THREAD_ID */
+	struct aspace_uffd *child; /* fork: the child's userfaultfd (now the caller's) */
+};
+
+/* userfaultfd(2) + UFFDIO_API: -EINVAL for an unknown feature bit. */
+int aspace_uffd_create(struct aspace_mm *mm, unsigned long features, struct aspace_uffd **out);
+/* close(2): unregisters every range and wakes every waiter. */
+void aspace_uffd_release(struct aspace_uffd *u);
+/* UFFDIO_REGISTER: *ioctls gets the mask the kernel reports for the range. */
+int aspace_uffd_register(struct aspace_uffd *u, unsigned long start, unsigned long len,
+			 unsigned int mode, unsigned long *ioctls);
+int aspace_uffd_unregister(struct aspace_uffd *u, unsigned long start, unsigned long len);
+/* read(2) after poll(2): the next message, waiting up to timeout_ms (< 0:
+ * forever); -EAGAIN when none came. */
+int aspace_uffd_read(struct aspace_uffd *u, struct aspace_uffd_msg *msg, int timeout_ms);
+/* The resolving ioctls.  0 when the whole range was done; else -errno and
+ * *done (may be NULL) the bytes done before the error, as the kernel writes
+ * into the ioctl's copy/zeropage/mapped/move field (then the error is
+ * -EAGAIN when some bytes were done). */
+int aspace_uffd_copy(struct aspace_uffd *u, unsigned long dst, const void *src,
+		     unsigned long len, unsigned int mode, unsigned long *done);
+int aspace_uffd_zeropage(struct aspace_uffd *u, unsigned long start, unsigned long len,
+			 unsigned int mode, unsigned long *done);
+int aspace_uffd_continue(struct aspace_uffd *u, unsigned long start, unsigned long len,
+			 unsigned int mode, unsigned long *done);
+int aspace_uffd_writeprotect(struct aspace_uffd *u, unsigned long start, unsigned long len,
+			     unsigned int mode);
+int aspace_uffd_wake(struct aspace_uffd *u, unsigned long start, unsigned long len);
+int aspace_uffd_move(struct aspace_uffd *u, unsigned long dst, unsigned long src,
+		     unsigned long len, unsigned int mode, unsigned long *done);
+
 #endif /* ASPACE_ASPACE_H */

@@ -61,6 +61,19 @@ WEAK(aspace_pread);
 WEAK(aspace_pwrite);
 WEAK(aspace_fstat_ino);
 #endif
+#ifdef ASPACE_HAVE_UFFD
+WEAK(aspace_uffd_create);
+WEAK(aspace_uffd_release);
+WEAK(aspace_uffd_register);
+WEAK(aspace_uffd_unregister);
+WEAK(aspace_uffd_read);
+WEAK(aspace_uffd_copy);
+WEAK(aspace_uffd_zeropage);
+WEAK(aspace_uffd_continue);
+WEAK(aspace_uffd_writeprotect);
+WEAK(aspace_uffd_wake);
+WEAK(aspace_uffd_move);
+#endif
 
 #define NPROCS 64
 #define NTHREADS 64
@@ -72,11 +85,18 @@ struct efile {
 	bool used;
 };
 
+struct euffd {
+	char name[SCN_NAME_MAX];
+	struct aspace_uffd *u;
+	bool owned; /* created or bound here (a fork copies it unowned) */
+};
+
 struct eproc {
 	char name[SCN_NAME_MAX];
 	struct aspace_mm *mm;
 	bool alive;
 	struct efile files[NFILES];
+	struct euffd uffds[NFILES];
 };
 
 struct ethread {
@@ -238,9 +258,189 @@ static void do_fork(struct backend *b, struct eproc *p, const struct xcmd *x,
 	snprintf(c->name, SCN_NAME_MAX, "%s", x->name);
 	c->mm = child;
 	memcpy(c->files, p->files, sizeof(c->files)); /* fds are inherited */
+	memcpy(c->uffds, p->uffds, sizeof(c->uffds)); /* so are userfaultfds */
+	for (int i = 0; i < NFILES; i++)
+		c->uffds[i].owned = false;
 	c->alive = true;
 	pthread_mutex_unlock(&b->lock);
 	r->kind = RES_OK;
+}
+#endif
+
+#ifdef ASPACE_HAVE_UFFD
+static struct euffd *uffd_find(struct eproc *p, const char *name)
+{
+	for (int i = 0; i < NFILES; i++)
+		if (p->uffds[i].u && !strcmp(p->uffds[i].name, name))
+			return &p->uffds[i];
+	return NULL;
+}
+
+/* Bind name to u in p (replacing, and releasing, an owned old binding). */
+static int uffd_bind(struct eproc *p, const char *name, struct aspace_uffd *u)
+{
+	struct euffd *e = uffd_find(p, name);
+
+	if (!e)
+		for (int i = 0; i < NFILES && !e; i++)
+			if (!p->uffds[i].u)
+				e = &p->uffds[i];
+	if (!e)
+		return -EMFILE;
+	if (e->u && e->owned)
+		aspace_uffd_release(e->u);
+	snprintf(e->name, SCN_NAME_MAX, "%s", name);
+	e->u = u;
+	e->owned = true;
+	return 0;
+}
+
+static void uffd_progress(struct result *r, int ret, unsigned long done)
+{
+	set_ret(r, ret);
+	if (ret && done) {
+		r->has_done = true;
+		r->done = done;
+	}
+}
+
+static void do_uffd(struct eproc *p, const struct xcmd *x, struct result *r)
+{
+	const struct scn_cmd *c = x->src;
+	struct euffd *e;
+	unsigned long done = 0;
+	int ret;
+
+	if (x->op == OP_UFFD) {
+		struct aspace_uffd *u;
+
+		ret = aspace_uffd_create(p->mm, c->features, &u);
+		if (ret) {
+			set_ret(r, ret);
+			return;
+		}
+		if (uffd_bind(p, x->name, u)) {
+			aspace_uffd_release(u);
+			result_set_error(r, "too many userfaultfds");
+			return;
+		}
+		r->kind = RES_OK;
+		return;
+	}
+	e = uffd_find(p, x->name);
+	if (!e) {
+		result_set_error(r, "no userfaultfd '%s' in this process", x->name);
+		return;
+	}
+	switch (x->op) {
+	case OP_UFFD_READ: {
+		struct aspace_uffd_msg m;
+
+		ret = aspace_uffd_read(e->u, &m, 2000);
+		if (ret == -EAGAIN) {
+			r->kind = RES_NONE;
+			return;
+		}
+		if (ret) {
+			set_ret(r, ret);
+			return;
+		}
+		r->kind = RES_UFFDMSG;
+		switch (m.event) {
+		case ASPACE_UFFD_EVENT_PAGEFAULT:
+			r->umsg = UMSG_PAGEFAULT;
+			r->ua = m.address;
+			if (m.flags & ASPACE_UFFD_PAGEFAULT_FLAG_WRITE)
+				r->uflags |= SF_WRITE;
+			if (m.flags & ASPACE_UFFD_PAGEFAULT_FLAG_WP)
+				r->uflags |= SF_WP;
+			if (m.flags & ASPACE_UFFD_PAGEFAULT_FLAG_MINOR)
+				r->uflags |= SF_MINOR;
+			break;
+		case ASPACE_UFFD_EVENT_FORK:
+			r->umsg = UMSG_FORK;
+			if (uffd_bind(p, x->name2, m.child)) {
+				aspace_uffd_release(m.child);
+				result_set_error(r, "too many userfaultfds");
+			}
+			break;
+		case ASPACE_UFFD_EVENT_REMAP:
+			r->umsg = UMSG_REMAP;
+			r->ua = m.address;
+			r->ub = m.to;
+			r->ulen = m.len;
+			break;
+		case ASPACE_UFFD_EVENT_REMOVE:
+		case ASPACE_UFFD_EVENT_UNMAP:
+			r->umsg = m.event == ASPACE_UFFD_EVENT_REMOVE ? UMSG_REMOVE : UMSG_UNMAP;
+			r->ua = m.address;
+			r->ulen = m.to - m.address;
+			break;
+		default:
+			r->umsg = m.event;
+		}
+		return;
+	}
+	case OP_UFFD_REGISTER: {
+		unsigned int mode = 0;
+		unsigned long ioctls = 0;
+
+		if (x->flags & SF_MISSING)
+			mode |= ASPACE_UFFDIO_REGISTER_MODE_MISSING;
+		if (x->flags & SF_WP)
+			mode |= ASPACE_UFFDIO_REGISTER_MODE_WP;
+		if (x->flags & SF_MINOR)
+			mode |= ASPACE_UFFDIO_REGISTER_MODE_MINOR;
+		ret = aspace_uffd_register(e->u, x->addr, x->n1, mode, &ioctls);
+		if (ret) {
+			set_ret(r, ret);
+			return;
+		}
+		r->kind = RES_OK_IOCTLS;
+		r->n = ioctls;
+		return;
+	}
+	case OP_UFFD_UNREGISTER:
+		set_ret(r, aspace_uffd_unregister(e->u, x->addr, x->n1));
+		return;
+	case OP_UFFD_WAKE:
+		set_ret(r, aspace_uffd_wake(e->u, x->addr, x->n1));
+		return;
+	case OP_UFFD_COPY:
+		ret = aspace_uffd_copy(e->u, x->addr, c->data, x->n1,
+				       ((x->flags & SF_WP) ? ASPACE_UFFDIO_MODE_WP : 0) |
+				       ((x->flags & SF_DONTWAKE) ? ASPACE_UFFDIO_MODE_DONTWAKE : 0),
+				       &done);
+		uffd_progress(r, ret, done);
+		return;
+	case OP_UFFD_ZEROPAGE:
+		ret = aspace_uffd_zeropage(e->u, x->addr, x->n1,
+					   (x->flags & SF_DONTWAKE) ? ASPACE_UFFDIO_MODE_DONTWAKE : 0,
+					   &done);
+		uffd_progress(r, ret, done);
+		return;
+	case OP_UFFD_CONTINUE:
+		ret = aspace_uffd_continue(e->u, x->addr, x->n1,
+					   ((x->flags & SF_WP) ? ASPACE_UFFDIO_MODE_WP : 0) |
+					   ((x->flags & SF_DONTWAKE) ? ASPACE_UFFDIO_MODE_DONTWAKE : 0),
+					   &done);
+		uffd_progress(r, ret, done);
+		return;
+	case OP_UFFD_WP:
+		set_ret(r, aspace_uffd_writeprotect(
+				   e->u, x->addr, x->n1,
+				   ((x->flags & SF_ON) ? ASPACE_UFFDIO_WRITEPROTECT_MODE_WP : 0) |
+				   ((x->flags & SF_DONTWAKE) ? ASPACE_UFFDIO_WRITEPROTECT_MODE_DONTWAKE : 0)));
+		return;
+	case OP_UFFD_MOVE:
+		ret = aspace_uffd_move(e->u, x->addr, x->addr2, x->n1,
+				       (x->flags & SF_ALLOW_SRC_HOLES) ? ASPACE_UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES : 0,
+				       &done);
+		uffd_progress(r, ret, done);
+		return;
+	default:
+		result_set_error(r, "not a userfaultfd command");
+	}
 }
 #endif
 
@@ -555,6 +755,27 @@ static void eexec(struct backend *b, struct eproc *p, const struct xcmd *x,
 		r->kind = RES_DATA;
 		return;
 #endif
+#ifdef ASPACE_HAVE_UFFD
+	case OP_UFFD:
+	case OP_UFFD_REGISTER:
+	case OP_UFFD_UNREGISTER:
+	case OP_UFFD_READ:
+	case OP_UFFD_COPY:
+	case OP_UFFD_ZEROPAGE:
+	case OP_UFFD_CONTINUE:
+	case OP_UFFD_WP:
+	case OP_UFFD_WAKE:
+	case OP_UFFD_MOVE:
+		if (!HAVE(aspace_uffd_create) || !HAVE(aspace_uffd_release) ||
+		    !HAVE(aspace_uffd_register) || !HAVE(aspace_uffd_unregister) ||
+		    !HAVE(aspace_uffd_read) || !HAVE(aspace_uffd_copy) ||
+		    !HAVE(aspace_uffd_zeropage) || !HAVE(aspace_uffd_continue) ||
+		    !HAVE(aspace_uffd_writeprotect) || !HAVE(aspace_uffd_wake) ||
+		    !HAVE(aspace_uffd_move))
+			break;
+		do_uffd(p, x, r);
+		return;
+#endif
 	default:
 		break;
 	}
@@ -664,7 +885,7 @@ static int engine_start(struct backend **out, bool verbose)
 		fprintf(stderr,
 			"aspace: engine backend: per-VMA locks %s (ASPACE_VMA_LOCK=on|off), "
 			"soft-dirty off (as on this host kernel), pool %s, "
-			"faults %s, proc views %s, shmem %s, pins off, userfaultfd off\n",
+			"faults %s, proc views %s, shmem %s, pins off, userfaultfd %s\n",
 			b->cfg.per_vma_lock == ASPACE_VMA_LOCK_OFF ? "off" : "on",
 			b->cfg.pool_bytes ? "custom" : "1 GiB (default)",
 #ifdef ASPACE_HAVE_FAULTS
@@ -678,6 +899,11 @@ static int engine_start(struct backend **out, bool verbose)
 			"off",
 #endif
 #ifdef ASPACE_HAVE_SHMEM
+			"on",
+#else
+			"off",
+#endif
+#ifdef ASPACE_HAVE_UFFD
 			"on"
 #else
 			"off"
@@ -689,6 +915,16 @@ static int engine_start(struct backend **out, bool verbose)
 
 static void engine_stop(struct backend *b)
 {
+#ifdef ASPACE_HAVE_UFFD
+	/* Closing the userfaultfds wakes threads still blocked in a fault. */
+	for (int i = 0; i < NPROCS; i++)
+		for (int j = 0; j < NFILES; j++)
+			if (b->procs[i].uffds[j].u && b->procs[i].uffds[j].owned &&
+			    HAVE(aspace_uffd_release)) {
+				aspace_uffd_release(b->procs[i].uffds[j].u);
+				b->procs[i].uffds[j].u = NULL;
+			}
+#endif
 	/* Threads still blocked would use a destroyed mm: wait for them. */
 	for (int i = 0; i < NTHREADS; i++) {
 		if (b->th[i].running) {
