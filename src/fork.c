@@ -16,6 +16,7 @@
  * a lock-free accessor of the parent may be writing through is completed by
  * one grace period before fork returns (see access.c).
  */
+#include "userfaultfd.h" /* uffd issue */
 #include "alloc.h"
 #include "anon_vma.h"
 #include "debug.h"
@@ -166,7 +167,7 @@ static bool vma_needs_copy(const struct vm_area_struct *dst, const struct vm_are
 
 /* One VMA of the parent into the child. */
 static int dup_one_vma(struct mm_struct *child, struct vm_area_struct *vma,
-		       bool *wrprotected)
+		       bool *wrprotected, struct uffd_fork_list *uf /* uffd issue */)
 {
 	struct vm_area_struct *new;
 	struct anon_vma *dup_ref;
@@ -177,9 +178,10 @@ static int dup_one_vma(struct mm_struct *child, struct vm_area_struct *vma,
 	if (!new)
 		return -ENOMEM;
 	new->vm_mm = child;
-	/* mlock and userfaultfd registration are not inherited. */
-	new->vm_flags &= ~(VM_LOCKED_MASK | VM_UFFD_FLAGS);
-	new->vm_userfaultfd_ctx = NULL;
+	/* mlock is not inherited; userfaultfd registration only with
+	 * EVENT_FORK, under a new context for the child (uffd issue). */
+	new->vm_flags &= ~VM_LOCKED_MASK;
+	dup_userfaultfd(new, uf);
 	/* vm_area_dup took a reference on the parent's anon_vma; the child
 	 * gets its own, chained (or none for VM_WIPEONFORK). */
 	dup_ref = new->anon_vma;
@@ -213,6 +215,7 @@ int aspace_fork(struct aspace_mm *amm, struct aspace_mm **childp)
 	struct vm_area_struct *vma;
 	bool wrprotected = false;
 	int err = 0;
+	struct uffd_fork_list uf = { 0 }; /* uffd issue */
 
 	mmap_write_lock(mm);
 	child = mm_alloc(NULL, mm);
@@ -224,7 +227,7 @@ int aspace_fork(struct aspace_mm *amm, struct aspace_mm **childp)
 	for (vma = find_vma(mm, 0); vma; vma = vma_next(mm, vma)) {
 		if (vma->vm_flags & VM_DONTCOPY)
 			continue;
-		err = dup_one_vma(child, vma, &wrprotected);
+		err = dup_one_vma(child, vma, &wrprotected, &uf);
 		if (err)
 			break;
 	}
@@ -236,9 +239,11 @@ int aspace_fork(struct aspace_mm *amm, struct aspace_mm **childp)
 	if (!err)
 		err = dup_fd_table(mm, child); /* shmem: fds are inherited */
 	if (err) {
+		dup_userfaultfd_fail(&uf); /* uffd issue */
 		mm_free(child);
 		return err;
 	}
 	*childp = to_aspace(child);
+	dup_userfaultfd_complete(&uf); /* uffd issue: FORK events, read before we return */
 	return 0;
 }

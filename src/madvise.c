@@ -24,6 +24,7 @@
  * Unmapped gaps inside the range give ENOMEM after the mapped parts were
  * handled, as Linux does.
  */
+#include "userfaultfd.h" /* uffd issue */
 #include "memory.h"
 #include "mm.h"
 #include "mm_mem.h"
@@ -328,6 +329,9 @@ int aspace_madvise(struct aspace_mm *amm, unsigned long start, unsigned long len
 	if (behavior == MADV_HWPOISON || behavior == MADV_SOFT_OFFLINE)
 		return -EPERM;
 
+	struct uffd_event_list uf = { 0 }; /* uffd issue */
+	const unsigned long uf_start = start; /* uffd issue */
+
 	write = madvise_need_mmap_write(behavior);
 	if (write)
 		mmap_write_lock(mm);
@@ -363,9 +367,15 @@ int aspace_madvise(struct aspace_mm *amm, unsigned long start, unsigned long len
 			prev = vma;
 	}
 
+	/* uffd issue: REMOVE events for the zapped range (sent after the
+	 * unlock), and anonymous uffd-wp markers go with the pages. */
+	if (!error && (behavior == MADV_DONTNEED || behavior == MADV_DONTNEED_LOCKED ||
+		       behavior == MADV_REMOVE))
+		userfaultfd_madvise_zapped(mm, uf_start, end, &uf);
 	if (write)
 		mmap_write_unlock(mm);
 	else
 		mmap_read_unlock(mm);
+	userfaultfd_events_complete(&uf); /* uffd issue */
 	return error ? error : unmapped_error;
 }

@@ -20,6 +20,7 @@
  *   file: bad fd                                  EBADF
  *   file: MAP_SHARED_VALIDATE with unknown flags  EOPNOTSUPP
  */
+#include "userfaultfd.h" /* uffd issue */
 #include "mm.h"
 #include "alloc.h"
 #include "mm_mem.h"
@@ -177,9 +178,14 @@ int aspace_munmap(struct aspace_mm *amm, unsigned long addr, unsigned long len)
 	struct mm_struct *mm = to_mm(amm);
 	int ret;
 
+	struct uffd_event_list uf = { 0 }; /* uffd issue */
+
 	mmap_write_lock(mm);
+	if (!(addr & ~PAGE_MASK) && addr <= mm->task_size && len <= mm->task_size - addr)
+		userfaultfd_unmap_prep(mm, addr, addr + PAGE_ALIGN(len), &uf); /* uffd issue */
 	ret = do_munmap(mm, addr, len);
 	mmap_write_unlock(mm);
+	userfaultfd_events_complete(&uf); /* uffd issue: UNMAP events, read before we return */
 	return ret;
 }
 

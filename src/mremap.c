@@ -21,6 +21,7 @@
  * and later, may span several VMAs (remap_move): each is moved keeping the
  * gaps between them; a gap at the start is EFAULT.
  */
+#include "userfaultfd.h" /* uffd issue */
 #include "mm.h"
 #include "anon_vma.h"
 #include "mm_mem.h"
@@ -38,6 +39,7 @@ struct vma_remap_struct {
 	bool populate_expand; /* a locked VMA grew: fault the new part in */
 	enum { MREMAP_NO_RESIZE, MREMAP_SHRINK, MREMAP_EXPAND } type;
 	struct vm_area_struct *vma;
+	struct uffd_event_list uf; /* uffd issue: REMAP, then UNMAP events */
 };
 
 static bool vrm_implies_new_addr(const struct vma_remap_struct *vrm)
@@ -199,6 +201,7 @@ static long move_vma(struct mm_struct *mm, struct vma_remap_struct *vrm)
 	/* The copy may have merged into the source itself. */
 	vma = vma_lookup(mm, old_addr);
 	move_page_tables(vma, old_addr, new_vma, vrm->new_addr, old_len);
+	mremap_userfaultfd_prep(new_vma, old_addr, vrm->new_addr, old_len, &vrm->uf); /* uffd issue */
 	mm->total_vm += vrm->new_len >> PAGE_SHIFT;
 	if (vm_flags & VM_LOCKED)
 		mm->locked_vm += vrm->new_len >> PAGE_SHIFT;
@@ -214,6 +217,7 @@ static long move_vma(struct mm_struct *mm, struct vma_remap_struct *vrm)
 		}
 		return (long)vrm->new_addr;
 	}
+	userfaultfd_unmap_prep(mm, old_addr, old_addr + old_len, &vrm->uf); /* uffd issue */
 	unmap_source(mm, vma, old_addr, old_len);
 	return (long)vrm->new_addr;
 }
@@ -406,6 +410,7 @@ long aspace_mremap(struct aspace_mm *amm, unsigned long addr, unsigned long old_
 							 : mremap_at(mm, &vrm);
 	}
 	mmap_write_unlock(mm);
+	userfaultfd_events_complete(&vrm.uf); /* uffd issue */
 	if (!IS_ERR_VALUE(ret) && vrm.populate_expand)
 		mm_populate_range(mm, (unsigned long)ret + PAGE_ALIGN(old_len),
 				  vrm.new_len - PAGE_ALIGN(old_len), false);

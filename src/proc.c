@@ -247,9 +247,10 @@ static uint64_t pte_to_pagemap_entry(struct vm_area_struct *vma, pte_t pte)
 		if (pte_uffd_wp(pte))
 			flags |= PM_UFFD_WP;
 	} else if (is_pte_marker(pte)) {
-		/* A marker is no page: only its uffd-wp bit shows. */
+		/* A marker is no page: only its uffd-wp bit shows (a uffd-wp
+		 * marker as a swap entry, as the kernel reports it: uffd issue). */
 		if (pte_marker_get(pte) & PTE_MARKER_UFFD_WP)
-			flags |= PM_UFFD_WP;
+			flags |= PM_UFFD_WP | PM_SWAP;
 	} else if (is_swap_pte(pte)) {
 		flags |= PM_SWAP;
 		if (pte_uffd_wp(pte))

@@ -1155,6 +1155,29 @@ out_unlock:
 	return mfill_finish(ctx, ret, dst, len, mode & ASPACE_UFFDIO_MODE_DONTWAKE, done);
 }
 
+/* mmap_lock held: clear the uffd-wp bit of the markers in [start, end). */
+static void zap_uffd_wp_markers(struct vm_area_struct *vma, unsigned long start,
+				unsigned long end)
+{
+	struct mm_mem *mem = mm_mem(vma->vm_mm);
+
+	for (unsigned long addr = start; addr < end; addr += PAGE_SIZE) {
+		spinlock_t *ptl;
+		pte_t *ptep = pte_offset_map_lock(mem, addr, &ptl);
+		pte_t e;
+
+		if (!ptep)
+			continue;
+		e = ptep_get(ptep);
+		if (is_pte_marker(e) && (pte_marker_get(e) & PTE_MARKER_UFFD_WP)) {
+			unsigned long m = pte_marker_get(e) & ~PTE_MARKER_UFFD_WP;
+
+			set_pte(ptep, m ? make_pte_marker(m) : 0);
+		}
+		pte_unmap_unlock(ptep, ptl);
+	}
+}
+
 /* ---------------------------------------------------------------- events */
 
 struct uffd_fork_entry {
@@ -1190,20 +1213,16 @@ static void userfaultfd_event_wait_completion(struct userfaultfd_ctx *ctx,
 	pthread_mutex_unlock(&ctx->lock);
 }
 
-int dup_userfaultfd(struct vm_area_struct *vma, struct uffd_fork_list *fl)
+void dup_userfaultfd(struct vm_area_struct *vma, struct uffd_fork_list *fl)
 {
 	struct userfaultfd_ctx *octx = vma->vm_userfaultfd_ctx, *nctx = NULL;
 	struct uffd_fork_entry *fe;
 
 	/* vma is the child's, not yet in its tree: nobody else sees it. */
 	if (!octx)
-		return 0;
-	if (!(octx->features & ASPACE_UFFD_FEATURE_EVENT_FORK)) {
-		/* Not inherited (and uffd-wp bits are dropped by the copy). */
-		vma->vm_flags &= ~VM_UFFD_FLAGS;
-		vma->vm_userfaultfd_ctx = NULL;
-		return 0;
-	}
+		return;
+	if (!(octx->features & ASPACE_UFFD_FEATURE_EVENT_FORK))
+		goto not_inherited;
 	for (fe = fl->head; fe; fe = fe->next)
 		if (fe->parent == octx) {
 			nctx = fe->child;
@@ -1212,11 +1231,11 @@ int dup_userfaultfd(struct vm_area_struct *vma, struct uffd_fork_list *fl)
 	if (!nctx) {
 		fe = kzalloc(sizeof(*fe));
 		if (!fe)
-			return -ENOMEM;
+			goto not_inherited; /* -ENOMEM: as if no EVENT_FORK */
 		nctx = ctx_alloc(vma->vm_mm, octx->features);
 		if (!nctx) {
 			kfree(fe);
-			return -ENOMEM;
+			goto not_inherited;
 		}
 		userfaultfd_ctx_get(octx);
 		fe->parent = octx;
@@ -1225,7 +1244,11 @@ int dup_userfaultfd(struct vm_area_struct *vma, struct uffd_fork_list *fl)
 		fl->head = fe;
 	}
 	vma->vm_userfaultfd_ctx = nctx;
-	return 0;
+	return;
+not_inherited:
+	/* The copy then drops the uffd-wp bits too (VM_UFFD_WP is gone). */
+	vma->vm_flags &= ~VM_UFFD_FLAGS;
+	vma->vm_userfaultfd_ctx = NULL;
 }
 
 void dup_userfaultfd_complete(struct uffd_fork_list *fl)
@@ -1274,28 +1297,49 @@ static void event_add(struct uffd_event_list *el, struct userfaultfd_ctx *ctx,
 	*pp = ee;
 }
 
-void userfaultfd_remap_prep(struct vm_area_struct *vma, unsigned long from, unsigned long to,
-			    unsigned long len, struct uffd_event_list *el)
+void mremap_userfaultfd_prep(struct vm_area_struct *new_vma, unsigned long from,
+			     unsigned long to, unsigned long len, struct uffd_event_list *el)
 {
-	struct userfaultfd_ctx *ctx = vma->vm_userfaultfd_ctx;
+	struct userfaultfd_ctx *ctx = new_vma->vm_userfaultfd_ctx;
 	struct aspace_uffd_msg msg = {
 		.event = ASPACE_UFFD_EVENT_REMAP, .address = from, .to = to, .len = len,
 	};
 
-	if (ctx && (ctx->features & ASPACE_UFFD_FEATURE_EVENT_REMAP))
+	mmap_assert_write_locked(new_vma->vm_mm);
+	if (!ctx)
+		return;
+	if (ctx->features & ASPACE_UFFD_FEATURE_EVENT_REMAP) {
 		event_add(el, ctx, &msg);
+		return;
+	}
+	/* The monitor would not know the new addresses: drop the
+	 * registration of the moved range. */
+	vma_start_write(new_vma);
+	vm_flags_reset(new_vma, new_vma->vm_flags & ~VM_UFFD_FLAGS);
+	new_vma->vm_userfaultfd_ctx = NULL;
 }
 
-void userfaultfd_remove_prep(struct vm_area_struct *vma, unsigned long start,
-			     unsigned long end, struct uffd_event_list *el)
+void userfaultfd_madvise_zapped(struct mm_struct *mm, unsigned long start, unsigned long end,
+				struct uffd_event_list *el)
 {
-	struct userfaultfd_ctx *ctx = vma->vm_userfaultfd_ctx;
-	struct aspace_uffd_msg msg = {
-		.event = ASPACE_UFFD_EVENT_REMOVE, .address = start, .to = end,
-	};
+	struct vm_area_struct *vma;
 
-	if (ctx && (ctx->features & ASPACE_UFFD_FEATURE_EVENT_REMOVE))
-		event_add(el, ctx, &msg);
+	mmap_assert_locked(mm);
+	for (vma = find_vma(mm, start); vma && vma->vm_start < end; vma = vma_next(mm, vma)) {
+		struct userfaultfd_ctx *ctx = vma->vm_userfaultfd_ctx;
+		unsigned long s = vma->vm_start > start ? vma->vm_start : start;
+		unsigned long e = vma->vm_end < end ? vma->vm_end : end;
+		struct aspace_uffd_msg msg = {
+			.event = ASPACE_UFFD_EVENT_REMOVE, .address = s, .to = e,
+		};
+
+		/* A zap drops the uffd-wp markers of anonymous memory (a
+		 * shmem mapping keeps them: the file may still hold data). */
+		if (vma_is_anonymous(vma))
+			zap_uffd_wp_markers(vma, s, e);
+		if (ctx && (ctx->features & ASPACE_UFFD_FEATURE_EVENT_REMOVE))
+			event_add(el, ctx, &msg);
+	}
 }
 
 void userfaultfd_unmap_prep(struct mm_struct *mm, unsigned long start, unsigned long end,

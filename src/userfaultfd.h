@@ -47,7 +47,7 @@ void userfaultfd_mm_exit(struct mm_struct *mm);
 struct uffd_fork_list {
 	struct uffd_fork_entry *head;
 };
-int dup_userfaultfd(struct vm_area_struct *child_vma, struct uffd_fork_list *fl);
+void dup_userfaultfd(struct vm_area_struct *child_vma, struct uffd_fork_list *fl);
 void dup_userfaultfd_complete(struct uffd_fork_list *fl);
 void dup_userfaultfd_fail(struct uffd_fork_list *fl);
 
@@ -57,10 +57,14 @@ void dup_userfaultfd_fail(struct uffd_fork_list *fl);
 struct uffd_event_list {
 	struct uffd_event_entry *head;
 };
-void userfaultfd_remap_prep(struct vm_area_struct *vma, unsigned long from, unsigned long to,
-			    unsigned long len, struct uffd_event_list *el);
-void userfaultfd_remove_prep(struct vm_area_struct *vma, unsigned long start,
-			     unsigned long end, struct uffd_event_list *el);
+/* mremap moved [from, from + len) to `to` (new_vma): REMAP event, or
+ * without EVENT_REMAP the new VMA loses its registration. */
+void mremap_userfaultfd_prep(struct vm_area_struct *new_vma, unsigned long from,
+			     unsigned long to, unsigned long len, struct uffd_event_list *el);
+/* MADV_DONTNEED/REMOVE zapped [start, end): REMOVE events, and anonymous
+ * memory's uffd-wp markers go with the pages. */
+void userfaultfd_madvise_zapped(struct mm_struct *mm, unsigned long start, unsigned long end,
+				struct uffd_event_list *el);
 void userfaultfd_unmap_prep(struct mm_struct *mm, unsigned long start, unsigned long end,
 			    struct uffd_event_list *el);
 void userfaultfd_events_complete(struct uffd_event_list *el);
