@@ -185,6 +185,9 @@ int aspace_uffd_create(struct aspace_mm *amm, unsigned long features, struct asp
 	return 0;
 }
 
+static void uffd_wp_range(struct vm_area_struct *vma, unsigned long start, unsigned long end,
+			  bool enable_wp);
+
 /* Under the mmap write lock: drop ctx's registration from every VMA. */
 static void userfaultfd_clear_all(struct mm_struct *mm, struct userfaultfd_ctx *ctx)
 {
@@ -201,6 +204,8 @@ static void userfaultfd_clear_all(struct mm_struct *mm, struct userfaultfd_ctx *
 		vmg_init_modify(&vmg, prev, vma, vma->vm_start, vma->vm_end,
 				vma->vm_flags & ~VM_UFFD_FLAGS);
 		vmg.uffd_ctx = NULL;
+		if (userfaultfd_wp(vma))
+			uffd_wp_range(vma, vma->vm_start, vma->vm_end, false);
 		vma = vma_modify(&vmg);
 		if (IS_ERR(vma))
 			return; /* -ENOMEM: keep going is impossible; flags stay */
@@ -228,11 +233,13 @@ void aspace_uffd_release(struct aspace_uffd *u)
 		userfaultfd_clear_all(mm, ctx);
 		mmap_write_unlock(mm);
 	}
-	/* Everybody still asleep goes on (and retries without us). */
+	/* Everybody still asleep goes on: faults retry without us, events
+	 * see that they were never read. */
 	pthread_mutex_lock(&ctx->lock);
 	for (w = ctx->queue.next; w != &ctx->queue; w = n) {
 		n = w->next;
-		w->woken = true;
+		if (!w->is_event)
+			w->woken = true;
 		queue_del(w);
 	}
 	pthread_cond_broadcast(&ctx->cond);
@@ -330,9 +337,12 @@ vm_fault_t handle_userfault(struct vm_fault *vmf, unsigned long reason)
 	userfaultfd_ctx_get(ctx);
 	pthread_mutex_lock(&ctx->lock);
 	if (ctx->released) {
+		/* Being closed: its registrations are about to go; retry
+		 * (the kernel's VM_FAULT_NOPAGE) instead of waiting. */
 		pthread_mutex_unlock(&ctx->lock);
+		release_fault_lock(vmf);
 		userfaultfd_ctx_put(ctx);
-		return VM_FAULT_SIGBUS;
+		return VM_FAULT_RETRY;
 	}
 	queue_add(ctx, &w);
 	pthread_cond_broadcast(&ctx->cond); /* a reader may be waiting */
@@ -476,9 +486,6 @@ static int uffd_modify_range(struct mm_struct *mm, struct vm_area_struct **pprev
 	return 0;
 }
 
-static void uffd_wp_range(struct vm_area_struct *vma, unsigned long start, unsigned long end,
-			  bool enable_wp);
-
 int aspace_uffd_register(struct aspace_uffd *u, unsigned long start, unsigned long len,
 			 unsigned int mode, unsigned long *ioctls)
 {
@@ -533,8 +540,8 @@ int aspace_uffd_register(struct aspace_uffd *u, unsigned long start, unsigned lo
 		unsigned long e = vma->vm_end < end ? vma->vm_end : end;
 		unsigned long new_flags = (vma->vm_flags & ~VM_UFFD_FLAGS) | vm_flags;
 
-		if (vma->vm_userfaultfd_ctx == ctx && (vma->vm_flags & vm_flags) == vm_flags &&
-		    !((vma->vm_flags & VM_UFFD_FLAGS) & ~vm_flags)) {
+		/* Already registered here with (at least) these modes. */
+		if (vma->vm_userfaultfd_ctx == ctx && (vma->vm_flags & vm_flags) == vm_flags) {
 			prev = vma;
 		} else {
 			ret = uffd_modify_range(mm, &prev, vma, s, e, new_flags, ctx);
@@ -779,7 +786,8 @@ static long mfill_atomic(struct userfaultfd_ctx *ctx, struct mm_struct *mm, unsi
 		goto out_unlock;
 	if (dst_start + len > dst_vma->vm_end)
 		goto out_unlock;
-	if (!dst_vma->vm_userfaultfd_ctx || dst_vma->vm_userfaultfd_ctx != ctx)
+	/* Registered (with any context of this mm, as the kernel allows). */
+	if (!dst_vma->vm_userfaultfd_ctx)
 		goto out_unlock;
 	err = -EINVAL;
 	if (wp && !(dst_vma->vm_flags & VM_UFFD_WP))
@@ -1005,7 +1013,7 @@ int aspace_uffd_writeprotect(struct aspace_uffd *u, unsigned long start, unsigne
 		unsigned long s = vma->vm_start > start ? vma->vm_start : start;
 		unsigned long e = vma->vm_end < end ? vma->vm_end : end;
 
-		if (!userfaultfd_wp(vma) || vma->vm_userfaultfd_ctx != ctx) {
+		if (!userfaultfd_wp(vma)) {
 			ret = -ENOENT;
 			break;
 		}
@@ -1191,8 +1199,9 @@ struct uffd_event_entry {
 	struct aspace_uffd_msg msg;
 };
 
-/* Queue an event on ctx and sleep until the monitor read it. */
-static void userfaultfd_event_wait_completion(struct userfaultfd_ctx *ctx,
+/* Queue an event on ctx and sleep until the monitor read it; false when
+ * the context was closed (or its mm is gone) before it was read. */
+static bool userfaultfd_event_wait_completion(struct userfaultfd_ctx *ctx,
 					      const struct aspace_uffd_msg *msg)
 {
 	struct uffd_waiter w;
@@ -1203,7 +1212,7 @@ static void userfaultfd_event_wait_completion(struct userfaultfd_ctx *ctx,
 	pthread_mutex_lock(&ctx->lock);
 	if (ctx->released || !ctx->mm) {
 		pthread_mutex_unlock(&ctx->lock);
-		return;
+		return false;
 	}
 	queue_add(ctx, &w);
 	pthread_cond_broadcast(&ctx->cond);
@@ -1211,6 +1220,7 @@ static void userfaultfd_event_wait_completion(struct userfaultfd_ctx *ctx,
 		pthread_cond_wait(&ctx->cond, &ctx->lock);
 	queue_del(&w);
 	pthread_mutex_unlock(&ctx->lock);
+	return w.woken;
 }
 
 void dup_userfaultfd(struct vm_area_struct *vma, struct uffd_fork_list *fl)
@@ -1262,7 +1272,10 @@ void dup_userfaultfd_complete(struct uffd_fork_list *fl)
 		};
 
 		fl->head = fe->next;
-		userfaultfd_event_wait_completion(fe->parent, &msg);
+		/* Nobody will serve the child's context: drop it (and the
+		 * child's registrations with it). */
+		if (!userfaultfd_event_wait_completion(fe->parent, &msg))
+			aspace_uffd_release((struct aspace_uffd *)fe->child);
 		userfaultfd_ctx_put(fe->parent);
 		kfree(fe);
 	}
