@@ -148,6 +148,22 @@ int copy_page_range(struct vm_area_struct *dst_vma, struct vm_area_struct *src_v
 	return err;
 }
 
+/*
+ * Page tables are copied only where a fault could not fill them back the
+ * same way: anonymous memory (anon_vma), raw PFN maps, and uffd-wp state
+ * (which lives only in the PTEs).  Shared and never-written mappings are
+ * refaulted by the child, as the kernel does (fork stays cheap, and the
+ * parent's pages stay exclusively mapped).
+ */
+static bool vma_needs_copy(const struct vm_area_struct *dst, const struct vm_area_struct *src)
+{
+	if (dst->vm_flags & VM_UFFD_WP)
+		return true;
+	if (src->vm_flags & VM_PFNMAP)
+		return true;
+	return src->anon_vma != NULL;
+}
+
 /* One VMA of the parent into the child. */
 static int dup_one_vma(struct mm_struct *child, struct vm_area_struct *vma,
 		       bool *wrprotected)
@@ -182,7 +198,7 @@ static int dup_one_vma(struct mm_struct *child, struct vm_area_struct *vma,
 		goto err_free;
 	child->total_vm += vma_pages(vma);
 	/* VM_WIPEONFORK: the child starts with empty (zero) memory. */
-	if (vma->vm_flags & VM_WIPEONFORK)
+	if ((vma->vm_flags & VM_WIPEONFORK) || !vma_needs_copy(new, vma))
 		return 0;
 	return copy_page_range(new, vma, wrprotected);
 

@@ -347,7 +347,9 @@ static long do_mmap(struct mm_struct *mm, struct file *file, unsigned long addr,
 			return err;
 	}
 	ret = mmap_region(mm, file, addr, len, vm_flags, pgoff);
-	if (!IS_ERR_VALUE(ret) &&
+	/* On-fault locking never populates, even with MAP_POPULATE
+	 * (populate_vma_page_range skips such VMAs). */
+	if (!IS_ERR_VALUE(ret) && !(vm_flags & VM_LOCKONFAULT) &&
 	    ((vm_flags & VM_LOCKED) || (flags & (MAP_POPULATE | MAP_NONBLOCK)) == MAP_POPULATE))
 		*populate = true;
 	return ret;

@@ -766,6 +766,17 @@ static void shmem_maps_ident(struct file *file, unsigned *major, unsigned *minor
 	*name = inode->name;
 }
 
+/* mincore: a page of the file is resident when it is in the cache. */
+static int shmem_page_cached(struct file *file, unsigned long index)
+{
+	bool cached;
+
+	rcu_read_lock();
+	cached = cache_load(SHMEM_I(file), index) != NULL;
+	rcu_read_unlock();
+	return cached;
+}
+
 static const struct file_operations shmem_file_operations = {
 	.release = shmem_release,
 	.mmap = shmem_mmap,
@@ -775,6 +786,7 @@ static const struct file_operations shmem_file_operations = {
 	.i_mmap_lock_write = shmem_i_mmap_lock_write,
 	.i_mmap_unlock_write = shmem_i_mmap_unlock_write,
 	.maps_ident = shmem_maps_ident,
+	.page_cached = shmem_page_cached,
 };
 
 bool file_is_shmem(const struct file *file)

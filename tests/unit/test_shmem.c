@@ -324,6 +324,14 @@ static void test_unmap_all_mappings(void **state)
 	}
 	assert_int_equal(rss_shmem(mm), 24);
 	assert_int_equal(aspace_fork(mm, &child), 0);
+	/* As on Linux, fork copies no PTEs of shared file mappings: the
+	 * child maps the pages again by faulting. */
+	assert_int_equal(rss_shmem(child), 0);
+	for (unsigned long i = 0; i < 8; i++) {
+		assert_int_equal(rd(child, s1 + i * PG, buf, 1), 0);
+		assert_int_equal(rd(child, s2 + i * PG, buf, 1), 0);
+		assert_int_equal(rd(child, p + i * PG, buf, 1), 0);
+	}
 	assert_int_equal(rss_shmem(child), 24);
 	/* Punch pages 2..3: gone from all six mappings, file size unchanged. */
 	assert_int_equal(aspace_fallocate(mm, fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
