@@ -59,7 +59,9 @@ static void show_map_vma(FILE *f, struct mm_struct *mm, struct vm_area_struct *v
 	fputc('\n', f);
 }
 
-char *aspace_proc_maps(struct aspace_mm *amm)
+/* A per-VMA /proc file of the mm, as one malloc()ed string. */
+static char *proc_show(struct aspace_mm *amm,
+		       void (*show)(FILE *f, struct mm_struct *mm, struct vm_area_struct *vma))
 {
 	struct mm_struct *mm = to_mm(amm);
 	struct vm_area_struct *vma;
@@ -71,13 +73,18 @@ char *aspace_proc_maps(struct aspace_mm *amm)
 		return NULL;
 	mmap_read_lock(mm);
 	for (vma = find_vma(mm, 0); vma; vma = vma_next(mm, vma))
-		show_map_vma(f, mm, vma);
+		show(f, mm, vma);
 	mmap_read_unlock(mm);
 	if (fclose(f)) {
 		free(buf);
 		return NULL;
 	}
 	return buf;
+}
+
+char *aspace_proc_maps(struct aspace_mm *amm)
+{
+	return proc_show(amm, show_map_vma);
 }
 
 /* ---- smaps ---- */
@@ -201,23 +208,7 @@ static void show_smap(FILE *f, struct mm_struct *mm, struct vm_area_struct *vma)
 
 char *aspace_proc_smaps(struct aspace_mm *amm)
 {
-	struct mm_struct *mm = to_mm(amm);
-	struct vm_area_struct *vma;
-	char *buf = NULL;
-	size_t size = 0;
-	FILE *f = open_memstream(&buf, &size);
-
-	if (!f)
-		return NULL;
-	mmap_read_lock(mm);
-	for (vma = find_vma(mm, 0); vma; vma = vma_next(mm, vma))
-		show_smap(f, mm, vma);
-	mmap_read_unlock(mm);
-	if (fclose(f)) {
-		free(buf);
-		return NULL;
-	}
-	return buf;
+	return proc_show(amm, show_smap);
 }
 
 /* ---- pagemap ---- */
