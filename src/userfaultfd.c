@@ -9,9 +9,11 @@
  * Which lock protects what:
  *   ctx->lock     (mutex) the queue of waiters (faults and events, in
  *                 arrival order), each waiter's read/woken state, released,
- *                 ctx->mm.  Never held while taking mmap_lock, a VMA lock
- *                 or a PTE lock, and nobody sleeps on anything else under
- *                 it (ctx->cond waits release it).
+ *                 ctx->mm.  Never held while taking mmap_lock or a VMA
+ *                 lock; a fault takes a PTE lock under it (its last check
+ *                 before queueing), never the other way round.  Nobody
+ *                 sleeps on anything else under it (ctx->cond waits
+ *                 release it).
  *   mmap_lock     register/unregister hold it for write and change a VMA's
  *                 vm_userfaultfd_ctx and VM_UFFD_* flags only after
  *                 vma_start_write (seed 000); the ioctls hold it for read.
@@ -22,14 +24,14 @@
  *                 context alive after it dropped every mm lock.
  *   uffd_all_lock (mutex) the list of all contexts, for userfaultfd_mm_exit.
  *
- * A fault that must wait queues its message under ctx->lock, then drops the
- * lock it was entered with (VMA read lock or mmap_lock), re-checks nothing
- * under mm locks, sleeps on ctx->cond until a WAKE (or a resolving ioctl)
- * covers its address, and returns VM_FAULT_RETRY: the access faults again
- * from the top.  Before it sleeps it checks the PTE once more after
- * queueing (userfaultfd_must_wait): a resolution that raced in before the
- * queueing installed the PTE before its wake, so one of the two sees the
- * other.
+ * A fault that must wait checks its PTE once more and queues its message,
+ * both under ctx->lock (userfaultfd_must_wait: a resolution changes the PTE
+ * before its wake takes ctx->lock, so either the check sees the change or
+ * the wake sees the message), then drops the lock it was entered with (VMA
+ * read lock or mmap_lock), sleeps on ctx->cond until a WAKE (or a resolving
+ * ioctl) covers its address, and returns VM_FAULT_RETRY: the access faults
+ * again from the top.  A message the monitor reads always belongs to a
+ * thread that sleeps until woken.
  */
 #include "userfaultfd.h"
 #include "alloc.h"
@@ -344,20 +346,21 @@ vm_fault_t handle_userfault(struct vm_fault *vmf, unsigned long reason)
 		userfaultfd_ctx_put(ctx);
 		return VM_FAULT_RETRY;
 	}
-	queue_add(ctx, &w);
-	pthread_cond_broadcast(&ctx->cond); /* a reader may be waiting */
-	pthread_mutex_unlock(&ctx->lock);
-
-	/* Resolved between our PTE check and the queueing?  Then no wake
-	 * will come for us: retry at once. */
+	/* Resolved since the fault looked at the PTE?  Then no wake will
+	 * come for us: retry at once.  Checked under ctx->lock, which every
+	 * wake takes after its resolution changed the PTE: either we see the
+	 * change here, or the wake finds us queued. */
 	if (!userfaultfd_must_wait(vmf, reason)) {
-		pthread_mutex_lock(&ctx->lock);
-		queue_del(&w);
 		pthread_mutex_unlock(&ctx->lock);
 		release_fault_lock(vmf);
 		userfaultfd_ctx_put(ctx);
 		return VM_FAULT_RETRY;
 	}
+	/* From here on the monitor may read the message: we will sleep
+	 * until a wake covers us (DONTWAKE leaves us asleep). */
+	queue_add(ctx, &w);
+	pthread_cond_broadcast(&ctx->cond); /* a reader may be waiting */
+	pthread_mutex_unlock(&ctx->lock);
 
 	/* Sleep outside every mm lock. */
 	release_fault_lock(vmf);
