@@ -180,6 +180,9 @@ int aspace_uffd_create(struct aspace_mm *amm, unsigned long features, struct asp
 		return -EINVAL;
 	if (features & ~UFFD_API_FEATURES)
 		return -EINVAL;
+	/* WP_ASYNC relies on markers for empty slots (as the kernel does). */
+	if (features & ASPACE_UFFD_FEATURE_WP_ASYNC)
+		features |= ASPACE_UFFD_FEATURE_WP_UNPOPULATED;
 	ctx = ctx_alloc(to_mm(amm), features);
 	if (!ctx)
 		return -ENOMEM;
@@ -304,6 +307,22 @@ static bool userfaultfd_must_wait(struct vm_fault *vmf, unsigned long reason)
 	return wait;
 }
 
+/* Fault lock held: drop the uffd-wp bit of the faulting PTE (WP_ASYNC). */
+static void userfaultfd_wp_async_resolve(struct vm_fault *vmf)
+{
+	struct mm_mem *mem = mm_mem(vmf->vma->vm_mm);
+	spinlock_t *ptl;
+	pte_t *ptep, e;
+
+	ptep = pte_offset_map_lock(mem, vmf->address, &ptl);
+	if (!ptep)
+		return;
+	e = ptep_get(ptep);
+	if (pte_present(e) && pte_uffd_wp(e))
+		__atomic_fetch_and(ptep, ~_PAGE_UFFD_WP, __ATOMIC_ACQ_REL);
+	pte_unmap_unlock(ptep, ptl);
+}
+
 vm_fault_t handle_userfault(struct vm_fault *vmf, unsigned long reason)
 {
 	struct vm_area_struct *vma = vmf->vma;
@@ -316,6 +335,13 @@ vm_fault_t handle_userfault(struct vm_fault *vmf, unsigned long reason)
 		mmap_assert_locked(vma->vm_mm);
 	if (!ctx)
 		return VM_FAULT_SIGBUS;
+	/* WP_ASYNC: the fault resolves itself; the access retries and
+	 * writes (do_wp_page's userfaultfd_wp_async branch). */
+	if ((reason & VM_UFFD_WP) && (ctx->features & ASPACE_UFFD_FEATURE_WP_ASYNC)) {
+		userfaultfd_wp_async_resolve(vmf);
+		release_fault_lock(vmf);
+		return VM_FAULT_RETRY;
+	}
 	if (ctx->features & ASPACE_UFFD_FEATURE_SIGBUS)
 		return VM_FAULT_SIGBUS;
 	/* Only a fault that may drop its lock may wait (GUP without retry). */

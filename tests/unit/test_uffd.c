@@ -437,6 +437,37 @@ static void test_writeprotect(void **state)
 	aspace_mm_destroy(mm);
 }
 
+/* WP_ASYNC: a write to a protected page un-protects it itself, with no
+ * message; empty slots get markers (WP_UNPOPULATED comes with it). */
+static void test_wp_async(void **state)
+{
+	struct aspace_mm *mm = new_mm();
+	struct aspace_uffd *u;
+	unsigned long a = map_anon(mm, 2 * PG);
+	char got[2];
+
+	(void)state;
+	assert_int_equal(aspace_uffd_create(mm, ASPACE_UFFD_FEATURE_WP_ASYNC, &u), 0);
+	assert_int_equal(aspace_uffd_register(u, a, 2 * PG, MODE_WP, NULL), 0);
+	assert_int_equal(aspace_write(mm, a, "a", 1, NULL), 0);
+	assert_int_equal(aspace_uffd_writeprotect(u, a, 2 * PG, ASPACE_UFFDIO_WRITEPROTECT_MODE_WP),
+			 0);
+	assert_true(pagemap1(mm, a) & PM_WP);
+	assert_int_equal(pagemap1(mm, a + PG) & (PM_SWAP | PM_WP), PM_SWAP | PM_WP);
+	/* Neither write blocks: this thread would hang if one did. */
+	assert_int_equal(aspace_write(mm, a, "b", 1, NULL), 0);
+	assert_int_equal(aspace_write(mm, a + PG, "c", 1, NULL), 0);
+	assert_false(pagemap1(mm, a) & PM_WP);
+	assert_false(pagemap1(mm, a + PG) & PM_WP);
+	assert_int_equal(aspace_read(mm, a, got, 1, NULL), 0);
+	assert_int_equal(got[0], 'b');
+	assert_int_equal(aspace_read(mm, a + PG, got, 1, NULL), 0);
+	assert_int_equal(got[0], 'c');
+	expect_none(u);
+	aspace_uffd_release(u);
+	aspace_mm_destroy(mm);
+}
+
 /* MINOR on a shared memfd mapping: a cached page faults to the monitor,
  * CONTINUE maps it; CONTINUE's errno cases. */
 static void test_minor_continue(void **state)
@@ -802,6 +833,7 @@ int main(void)
 		cmocka_unit_test(test_dontwake_wake),
 		cmocka_unit_test(test_sigbus),
 		cmocka_unit_test(test_writeprotect),
+		cmocka_unit_test(test_wp_async),
 		cmocka_unit_test(test_minor_continue),
 		cmocka_unit_test(test_minor_private),
 		cmocka_unit_test(test_copy_shmem),
