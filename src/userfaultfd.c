@@ -22,6 +22,10 @@
  *   refcount      (atomic) the owner's handle, each sleeping faulter and
  *                 each queued event hold a reference: a faulter keeps the
  *                 context alive after it dropped every mm lock.
+ *   mmap_changing (atomic) non-cooperative events prepared and not yet
+ *                 completed: the layout is changing under the monitor, so
+ *                 COPY/ZEROPAGE/CONTINUE/WRITEPROTECT/MOVE say EAGAIN (read
+ *                 under mmap_lock; raised under the mmap write lock).
  *   uffd_all_lock (mutex) the list of all contexts, for userfaultfd_mm_exit.
  *
  * A fault that must wait checks its PTE once more and queues its message,
@@ -75,6 +79,7 @@ struct userfaultfd_ctx {
 	struct mm_struct *mm;
 	unsigned long features;
 	atomic_int refcount;
+	atomic_int mmap_changing; /* events prepared, not yet read: ioctls EAGAIN */
 	bool released;
 	struct userfaultfd_ctx *all_next;
 };
@@ -101,6 +106,7 @@ static struct userfaultfd_ctx *ctx_alloc(struct mm_struct *mm, unsigned long fea
 	ctx->mm = mm;
 	ctx->features = features;
 	atomic_init(&ctx->refcount, 1);
+	atomic_init(&ctx->mmap_changing, 0);
 	pthread_mutex_lock(&uffd_all_lock);
 	ctx->all_next = uffd_all;
 	uffd_all = ctx;
@@ -809,6 +815,9 @@ static long mfill_atomic(struct userfaultfd_ctx *ctx, struct mm_struct *mm, unsi
 	long err;
 
 	mmap_read_lock(mm);
+	err = -EAGAIN;
+	if (atomic_load(&ctx->mmap_changing))
+		goto out_unlock;
 	err = -ENOENT;
 	dst_vma = find_vma(mm, dst_start);
 	if (!dst_vma || dst_vma->vm_start > dst_start)
@@ -1037,6 +1046,9 @@ int aspace_uffd_writeprotect(struct aspace_uffd *u, unsigned long start, unsigne
 	end = start + len;
 
 	mmap_read_lock(mm);
+	ret = -EAGAIN;
+	if (atomic_load(&ctx->mmap_changing))
+		goto out_unlock;
 	ret = -ENOENT;
 	for (vma = find_vma(mm, start); vma && vma->vm_start < end; vma = vma_next(mm, vma)) {
 		unsigned long s = vma->vm_start > start ? vma->vm_start : start;
@@ -1049,6 +1061,7 @@ int aspace_uffd_writeprotect(struct aspace_uffd *u, unsigned long start, unsigne
 		uffd_wp_range(vma, s, e, mode_wp);
 		ret = 0;
 	}
+out_unlock:
 	mmap_read_unlock(mm);
 	if (ret)
 		return ret;
@@ -1151,6 +1164,9 @@ int aspace_uffd_move(struct aspace_uffd *u, unsigned long dst, unsigned long src
 	 * reader's view simple: a moved page is gone from src after a grace
 	 * period, before we return. */
 	mmap_write_lock(mm);
+	ret = -EAGAIN;
+	if (atomic_load(&ctx->mmap_changing))
+		goto out_unlock;
 	ret = -ENOENT;
 	dst_vma = vma_lookup(mm, dst);
 	src_vma = vma_lookup(mm, src);
@@ -1277,6 +1293,7 @@ void dup_userfaultfd(struct vm_area_struct *vma, struct uffd_fork_list *fl)
 			goto not_inherited;
 		}
 		userfaultfd_ctx_get(octx);
+		atomic_fetch_add(&octx->mmap_changing, 1);
 		fe->parent = octx;
 		fe->child = nctx;
 		fe->next = fl->head;
@@ -1305,6 +1322,7 @@ void dup_userfaultfd_complete(struct uffd_fork_list *fl)
 		 * child's registrations with it). */
 		if (!userfaultfd_event_wait_completion(fe->parent, &msg))
 			aspace_uffd_release((struct aspace_uffd *)fe->child);
+		atomic_fetch_sub(&fe->parent->mmap_changing, 1);
 		userfaultfd_ctx_put(fe->parent);
 		kfree(fe);
 	}
@@ -1318,6 +1336,7 @@ void dup_userfaultfd_fail(struct uffd_fork_list *fl)
 		fl->head = fe->next;
 		fe->child->mm = NULL;
 		userfaultfd_ctx_put(fe->child);
+		atomic_fetch_sub(&fe->parent->mmap_changing, 1);
 		userfaultfd_ctx_put(fe->parent);
 		kfree(fe);
 	}
@@ -1331,6 +1350,7 @@ static void event_add(struct uffd_event_list *el, struct userfaultfd_ctx *ctx,
 	if (!ee)
 		return; /* the event is lost, as on the kernel's -ENOMEM */
 	userfaultfd_ctx_get(ctx);
+	atomic_fetch_add(&ctx->mmap_changing, 1);
 	ee->ctx = ctx;
 	ee->msg = *msg;
 	/* Keep the order in which they happened. */
@@ -1417,6 +1437,7 @@ void userfaultfd_events_complete(struct uffd_event_list *el)
 	while ((ee = el->head)) {
 		el->head = ee->next;
 		userfaultfd_event_wait_completion(ee->ctx, &ee->msg);
+		atomic_fetch_sub(&ee->ctx->mmap_changing, 1);
 		userfaultfd_ctx_put(ee->ctx);
 		kfree(ee);
 	}

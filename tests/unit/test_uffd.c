@@ -734,11 +734,26 @@ static void test_events(void **state)
 	pthread_join(c.tid, NULL);
 	assert_int_equal(c.ret, 0);
 
-	/* munmap: UNMAP. */
+	/* munmap: UNMAP.  Until the monitor read it, the ioctls say EAGAIN
+	 * (mmap_changing); before and after, this one says ENOENT (the range
+	 * is not registered for WP). */
+	assert_int_equal(aspace_uffd_writeprotect(u, dest + 2 * PG, PG, 0), -ENOENT);
 	call_start(&c, mm, 0, dest + PG, PG, 0);
+	{
+		int r = -ENOENT;
+
+		for (int i = 0; i < 5000 && r != -EAGAIN; i++) {
+			r = aspace_uffd_writeprotect(u, dest + 2 * PG, PG, 0);
+			if (r != -EAGAIN)
+				usleep(1000);
+		}
+		assert_int_equal(r, -EAGAIN);
+		assert_int_equal(aspace_uffd_zeropage(u, dest + 2 * PG, PG, 0, &done), -EAGAIN);
+	}
 	expect_event(u, &c, ASPACE_UFFD_EVENT_UNMAP, dest + PG, dest + 2 * PG, NULL);
 	pthread_join(c.tid, NULL);
 	assert_int_equal(c.ret, 0);
+	assert_int_equal(aspace_uffd_writeprotect(u, dest + 2 * PG, PG, 0), -ENOENT);
 	expect_none(u);
 	aspace_uffd_release(u);
 	aspace_mm_destroy(mm);
