@@ -385,10 +385,18 @@ long aspace_mmap(struct aspace_mm *amm, unsigned long addr, unsigned long len,
 	} else if ((flags & MAP_TYPE_MASK) == MAP_SHARED) {
 		file = shmem_zero_setup_file(mm, len);
 	}
+	struct uffd_event_list uf = { 0 }; /* uffd issue */
+
 	mmap_write_lock(mm);
+	/* uffd issue: MAP_FIXED replacing a registered range is an UNMAP. */
+	if ((flags & MAP_FIXED) && !(addr & ~PAGE_MASK) && len && addr + PAGE_ALIGN(len) > addr)
+		userfaultfd_unmap_prep(mm, addr, addr + PAGE_ALIGN(len), &uf);
 	ret = do_mmap(mm, file, addr, len, prot, flags, (unsigned long)offset >> PAGE_SHIFT,
 		      &populate);
 	mmap_write_unlock(mm);
+	if (IS_ERR_VALUE(ret))
+		userfaultfd_events_discard(&uf); /* uffd issue: nothing was unmapped */
+	userfaultfd_events_complete(&uf); /* uffd issue */
 	if (file)
 		fput(file);
 	if (populate)

@@ -224,7 +224,11 @@ static long move_vma(struct mm_struct *mm, struct vma_remap_struct *vrm)
 
 static long shrink_vma(struct mm_struct *mm, struct vma_remap_struct *vrm)
 {
-	long err = do_munmap(mm, vrm->addr + vrm->new_len, vrm->delta);
+	long err;
+
+	userfaultfd_unmap_prep(mm, vrm->addr + vrm->new_len, vrm->addr + vrm->old_len,
+			       &vrm->uf); /* uffd issue */
+	err = do_munmap(mm, vrm->addr + vrm->new_len, vrm->delta);
 
 	vrm->vma = NULL;
 	if (err)
@@ -306,6 +310,8 @@ static long mremap_to(struct mm_struct *mm, struct vma_remap_struct *vrm)
 	long err;
 
 	if (vrm->flags & MREMAP_FIXED) {
+		userfaultfd_unmap_prep(mm, vrm->new_addr, vrm->new_addr + vrm->new_len,
+				       &vrm->uf); /* uffd issue */
 		err = do_munmap(mm, vrm->new_addr, vrm->new_len);
 		if (err)
 			return err;

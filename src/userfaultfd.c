@@ -1430,6 +1430,18 @@ void userfaultfd_unmap_prep(struct mm_struct *mm, unsigned long start, unsigned 
 	}
 }
 
+void userfaultfd_events_discard(struct uffd_event_list *el)
+{
+	struct uffd_event_entry *ee;
+
+	while ((ee = el->head)) {
+		el->head = ee->next;
+		atomic_fetch_sub(&ee->ctx->mmap_changing, 1);
+		userfaultfd_ctx_put(ee->ctx);
+		kfree(ee);
+	}
+}
+
 void userfaultfd_events_complete(struct uffd_event_list *el)
 {
 	struct uffd_event_entry *ee;

@@ -68,5 +68,7 @@ void userfaultfd_madvise_zapped(struct mm_struct *mm, unsigned long start, unsig
 void userfaultfd_unmap_prep(struct mm_struct *mm, unsigned long start, unsigned long end,
 			    struct uffd_event_list *el);
 void userfaultfd_events_complete(struct uffd_event_list *el);
+/* The call failed before it changed anything: drop the prepared events. */
+void userfaultfd_events_discard(struct uffd_event_list *el);
 
 #endif
