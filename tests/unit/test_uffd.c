@@ -759,6 +759,34 @@ static void test_events(void **state)
 	aspace_mm_destroy(mm);
 }
 
+/* A fork whose event is never read (the userfaultfd is closed while fork
+ * waits) returns, and the child's registration goes with the context. */
+static void test_fork_event_unread(void **state)
+{
+	struct aspace_mm *mm = new_mm();
+	struct aspace_uffd *u;
+	unsigned long a = map_anon(mm, PG);
+	struct call c;
+	struct acc t;
+
+	(void)state;
+	assert_int_equal(aspace_uffd_create(mm, ASPACE_UFFD_FEATURE_EVENT_FORK, &u), 0);
+	assert_int_equal(aspace_uffd_register(u, a, PG, MODE_MISSING, NULL), 0);
+	call_start(&c, mm, 2, 0, 0, 0);
+	usleep(20000);
+	assert_false(atomic_load(&c.done));
+	aspace_uffd_release(u);
+	pthread_join(c.tid, NULL);
+	assert_int_equal(c.ret, 0);
+	/* Neither process blocks on a missing page any more. */
+	acc_start(&t, c.child, a, NULL, 1);
+	acc_join(&t);
+	assert_int_equal(t.ret, 0);
+	assert_int_equal(aspace_read(mm, a, t.buf, 1, NULL), 0);
+	aspace_mm_destroy(c.child);
+	aspace_mm_destroy(mm);
+}
+
 /* Without EVENT_FORK the child inherits neither registration nor wp bits;
  * without EVENT_REMAP a moved range loses its registration. */
 static void test_no_event_features(void **state)
@@ -854,6 +882,7 @@ int main(void)
 		cmocka_unit_test(test_copy_shmem),
 		cmocka_unit_test(test_move),
 		cmocka_unit_test(test_events),
+		cmocka_unit_test(test_fork_event_unread),
 		cmocka_unit_test(test_no_event_features),
 		cmocka_unit_test(test_release_wakes),
 		cmocka_unit_test(test_no_leak),
