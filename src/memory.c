@@ -575,7 +575,7 @@ int do_user_addr_fault(struct mm_struct *mm, unsigned long address, unsigned int
 	/* lock_vma_under_rcu counted SUCCESS when it took the lock. */
 	if (!(fault & VM_FAULT_RETRY))
 		return fault_code(fault);
-	atomic_fetch_add_explicit(&mm->stat_vma_lock_retry, 1, memory_order_relaxed);
+	count_vma_lock_event(mm, retry);
 	flags |= FAULT_FLAG_TRIED;
 
 lock_mmap:

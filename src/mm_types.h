@@ -69,6 +69,8 @@
 #define VM_UFFD_FLAGS (VM_UFFD_MISSING | VM_UFFD_WP | VM_UFFD_MINOR)
 #define VM_LOCKED_MASK (VM_LOCKED | VM_LOCKONFAULT)
 
+#define VMA_LOCK_STAT_SHARDS 8
+
 struct mm_struct;
 struct file;
 struct anon_vma;
@@ -115,8 +117,12 @@ struct mm_struct {
 	pthread_mutex_t anon_vma_lock; /* first-fault anon_vma assignment */
 
 	/* Counters: atomics, written by faulting threads without locks. */
-	atomic_ulong stat_vma_lock_success, stat_vma_lock_abort,
-		stat_vma_lock_retry, stat_vma_lock_miss;
+	/* Like /proc/vmstat's vma_lock_*: sharded by thread so that faulting
+	 * threads do not share one cache line (summed when read). */
+	struct vma_lock_stat {
+		atomic_ulong success, abort, retry, miss;
+		char pad[64 - 4 * sizeof(atomic_ulong)]; /* a line each */
+	} vma_lock_stat[VMA_LOCK_STAT_SHARDS];
 	atomic_ulong stat_faults, stat_cow_faults, stat_zero_faults;
 	atomic_long rss_anon, rss_file, rss_shmem;
 

@@ -150,7 +150,7 @@ int do_vmi_align_munmap(struct mm_struct *mm, struct vm_area_struct *vma,
 		vma_remove(mm, next);
 	}
 	next = find_vma(mm, end);
-	ceiling = next ? next->vm_start : mm->task_size;
+	ceiling = next ? next->vm_start : 0; /* 0: up to the top, as the kernel */
 	free_pgtables(mm, floor, start, end, ceiling);
 	return 0;
 }
