@@ -16,6 +16,7 @@
  * a lock-free accessor of the parent may be writing through is completed by
  * one grace period before fork returns (see access.c).
  */
+#include "gup.h" /* GUP issue: mm_write_protect_begin/end */
 #include "alloc.h"
 #include "anon_vma.h"
 #include "debug.h"
@@ -221,6 +222,7 @@ int aspace_fork(struct aspace_mm *amm, struct aspace_mm **childp)
 		return -ENOMEM;
 	}
 	mmap_write_lock(child);
+	mm_write_protect_begin(mm); /* GUP issue: GUP-fast backs off (gup.c) */
 	for (vma = find_vma(mm, 0); vma; vma = vma_next(mm, vma)) {
 		if (vma->vm_flags & VM_DONTCOPY)
 			continue;
@@ -228,6 +230,7 @@ int aspace_fork(struct aspace_mm *amm, struct aspace_mm **childp)
 		if (err)
 			break;
 	}
+	mm_write_protect_end(mm); /* GUP issue */
 	mmap_write_unlock(child);
 	/* Writes through the parent's old writable PTEs land before we return. */
 	if (wrprotected)

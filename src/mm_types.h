@@ -113,6 +113,9 @@ struct mm_struct {
 	struct vm_area_struct *vma_cache; /* reusable VMAs (mmap write lock) */
 	int nr_vma_cache;
 	pthread_mutex_t anon_vma_lock; /* first-fault anon_vma assignment */
+	/* GUP issue: odd while fork write-protects COW page tables; read
+	 * locklessly by GUP-fast (gup.c), written under mmap write lock. */
+	atomic_uint write_protect_seq;
 
 	/* Counters: atomics, written by faulting threads without locks. */
 	atomic_ulong stat_vma_lock_success, stat_vma_lock_abort,
