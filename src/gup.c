@@ -541,6 +541,11 @@ int aspace_pin_write(struct aspace_pin *p, unsigned long off, const void *buf, s
 	return pin_xfer(p, off, (char *)buf, len, true);
 }
 
+struct page *pin_page(const struct aspace_pin *p, unsigned long idx)
+{
+	return idx < p->nr_pages ? p->pages[idx] : NULL;
+}
+
 void aspace_unpin(struct aspace_pin *p)
 {
 	if (!p)

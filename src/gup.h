@@ -80,4 +80,8 @@ void put_user_page_ref(struct page *page);
 void mm_write_protect_begin(struct mm_struct *mm);
 void mm_write_protect_end(struct mm_struct *mm);
 
+struct aspace_pin;
+/* Tests: the page a pin holds at index idx (NULL past the end). */
+struct page *pin_page(const struct aspace_pin *p, unsigned long idx);
+
 #endif
