@@ -191,6 +191,15 @@ static void *remapper(void *arg)
 		for (unsigned long i = 0; i < UPAGES; i += 2)
 			assert_int_equal(aspace_write(r->mm, r->a + i * PG, &gen,
 						      sizeof(gen), NULL), 0);
+		if (gen & 1) {
+			/* Let two pins complete: the second one started on a
+			 * fully mapped range, so some pins surely succeed. */
+			long done = atomic_load(&r->ok) + atomic_load(&r->efault);
+
+			while (!atomic_load(&r->stop) &&
+			       atomic_load(&r->ok) + atomic_load(&r->efault) < done + 2)
+				sched_yield();
+		}
 	}
 	return NULL;
 }
