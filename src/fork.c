@@ -71,7 +71,7 @@ static int copy_one_pte(struct vm_area_struct *dst_vma, struct vm_area_struct *s
 
 		if (!page)
 			return -ENOMEM;
-		copy_page(page_address(page), page_address(&folio->page));
+		copy_pinned_page(page_address(page), page_address(&folio->page)); /* GUP issue */
 		atomic_fetch_or_explicit(&page->flags,
 					 (1UL << PG_anon) | (1UL << PG_anon_exclusive) |
 					 (1UL << PG_swapbacked) | (1UL << PG_uptodate),

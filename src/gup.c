@@ -111,7 +111,21 @@ static void gup_put_pages(struct page **pages, unsigned long n, unsigned int fla
 		gup_put_page(pages[i], flags);
 }
 
-/* ---------------------------------------------------- fork's seqcount */
+/* ---------------------------------------------------- fork's side */
+
+void copy_pinned_page(void *to, const void *from)
+{
+#ifdef ASPACE_TSAN
+	const uint64_t *s = from;
+	uint64_t *d = to;
+
+	for (unsigned long i = 0; i < PAGE_SIZE / 8; i++)
+		d[i] = __atomic_load_n(&s[i], __ATOMIC_RELAXED);
+#else
+	copy_page(to, from);
+#endif
+}
+
 
 void mm_write_protect_begin(struct mm_struct *mm)
 {

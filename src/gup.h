@@ -80,6 +80,12 @@ void put_user_page_ref(struct page *page);
 void mm_write_protect_begin(struct mm_struct *mm);
 void mm_write_protect_end(struct mm_struct *mm);
 
+/* fork's copy of a pinned anon page (copy_present_page): the page stays
+ * writable in the parent, whose threads may write it meanwhile, as CPUs
+ * may during a kernel fork; under TSan that is a guest-level race, so the
+ * source is read with relaxed atomics (see access.c). */
+void copy_pinned_page(void *to, const void *from);
+
 struct aspace_pin;
 /* Tests: the page a pin holds at index idx (NULL past the end). */
 struct page *pin_page(const struct aspace_pin *p, unsigned long idx);
