@@ -475,7 +475,7 @@ int aspace_pin(struct aspace_mm *amm, unsigned long addr, unsigned long len, int
 		return -EOVERFLOW;
 	start = addr & PAGE_MASK;
 	end = PAGE_ALIGN(addr + len);
-	if (end < start || end > mm->task_size + PAGE_SIZE)
+	if (end < start || (mm->task_size && end > mm->task_size))
 		return -EFAULT;
 	nr = (end - start) >> PAGE_SHIFT;
 	if (flags & ASPACE_PIN_WRITE)

@@ -487,6 +487,9 @@ static void test_errors(void **s)
 	assert_int_equal(aspace_pin(mm, a, 0, RW_LT, &p), -EINVAL);
 	assert_int_equal(aspace_pin(mm, a, PG, 0x100, &p), -EINVAL);
 	assert_int_equal(aspace_pin(mm, ~0UL - PG, 2 * PG, 0, &p), -EOVERFLOW);
+	/* Beyond the user address space: EFAULT, GUP-fast never walks there. */
+	assert_int_equal(aspace_pin(mm, 1UL << 47, PG, ASPACE_PIN_FAST, &p), -EFAULT);
+	assert_int_equal(aspace_pin(mm, 1UL << 50, PG, ASPACE_PIN_FAST | RW_LT, &p), -EFAULT);
 	/* Permissions: write pin of R/O, any pin of PROT_NONE. */
 	assert_int_equal(aspace_mprotect(mm, a + PG, PG, PROT_READ), 0);
 	assert_int_equal(aspace_pin(mm, a + PG, PG, RW_LT, &p), -EFAULT);
