@@ -115,6 +115,9 @@ struct mm_struct {
 	struct vm_area_struct *vma_cache; /* reusable VMAs (mmap write lock) */
 	int nr_vma_cache;
 	pthread_mutex_t anon_vma_lock; /* first-fault anon_vma assignment */
+	/* GUP issue: odd while fork write-protects COW page tables; read
+	 * locklessly by GUP-fast (gup.c), written under mmap write lock. */
+	atomic_uint write_protect_seq;
 
 	/* Counters: atomics, written by faulting threads without locks. */
 	/* Like /proc/vmstat's vma_lock_*: sharded by thread so that faulting
