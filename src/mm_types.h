@@ -90,7 +90,9 @@ struct vm_area_struct {
 	int anon_vma_chain;            /* anon_vmas chained (fork adds one) */
 	void *vm_userfaultfd_ctx;      /* for the userfaultfd issue */
 
-	struct rw_semaphore vm_lock;
+	/* On its own cache line: readers bounce it, the fields above are
+	 * read-mostly (and VMAs are allocated cache-line aligned). */
+	struct rw_semaphore vm_lock __attribute__((aligned(64)));
 	struct rcu_retire retire;      /* freed after a grace period */
 };
 
