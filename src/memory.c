@@ -640,14 +640,7 @@ static void zap_range(struct mm_struct *mm, unsigned long start, unsigned long e
 			if (!pte_present(e) || pte_special(e))
 				continue; /* markers, swap entries (none yet), zero page */
 			folio = page_folio(pfn_to_page(mem->pool, pte_pfn(e)));
-			if (pte_dirty(e))
-				folio_mark_dirty(folio);
-			if (folio_test_anon(folio))
-				anon++;
-			else
-				shmem++;
-			folio_add_mapcount(folio, -1);
-			tlb_remove_folio(&tlb, folio);
+			zap_folio_pte(&tlb, folio, pte_dirty(e), &anon, &shmem);
 		}
 		spin_unlock(ptl);
 	}

@@ -474,14 +474,7 @@ static void zap_vma_file_range(struct shmem_inode *inode, struct vm_area_struct 
 				continue;
 			}
 			e = ptep_get_and_clear(ptep);
-			if (pte_dirty(e))
-				folio_mark_dirty(folio);
-			if (folio_test_anon(folio))
-				anon++;
-			else
-				shmem++;
-			folio_add_mapcount(folio, -1);
-			tlb_remove_folio(&tlb, folio);
+			zap_folio_pte(&tlb, folio, pte_dirty(e), &anon, &shmem);
 		}
 		spin_unlock(ptl);
 		rcu_read_unlock();
