@@ -23,6 +23,7 @@
 #include "mm.h"
 #include "alloc.h"
 #include "mm_mem.h"
+#include "shmem.h"
 
 #include <errno.h>
 #include <sys/mman.h>
@@ -265,12 +266,6 @@ static unsigned long calc_vm_flag_bits(int flags)
 	       ((flags & MAP_STACK) ? VM_NOHUGEPAGE : 0);
 }
 
-/* Resolves an fd of the mm's file table; the shmem issue provides files. */
-__attribute__((weak)) struct file *fget_mm(struct mm_struct *mm, int fd)
-{
-	return NULL;
-}
-
 static long do_mmap(struct mm_struct *mm, struct file *file, unsigned long addr,
 		    unsigned long len, int prot, int flags, unsigned long pgoff,
 		    bool *populate)
@@ -355,13 +350,6 @@ static long do_mmap(struct mm_struct *mm, struct file *file, unsigned long addr,
 	return ret;
 }
 
-/* Creates the shmem file behind MAP_SHARED|MAP_ANONYMOUS (shmem issue). */
-__attribute__((weak)) struct file *shmem_zero_setup_file(struct mm_struct *mm,
-							 unsigned long len)
-{
-	return NULL;
-}
-
 long aspace_mmap(struct aspace_mm *amm, unsigned long addr, unsigned long len,
 		 int prot, int flags, int fd, off_t offset)
 {
@@ -377,7 +365,10 @@ long aspace_mmap(struct aspace_mm *amm, unsigned long addr, unsigned long len,
 		if (!file)
 			return -EBADF;
 	} else if ((flags & MAP_TYPE_MASK) == MAP_SHARED) {
+		/* Shared anonymous memory is an unnamed shmem file. */
 		file = shmem_zero_setup_file(mm, len);
+		if (!file)
+			return -ENOMEM;
 	}
 	mmap_write_lock(mm);
 	ret = do_mmap(mm, file, addr, len, prot, flags, (unsigned long)offset >> PAGE_SHIFT,
