@@ -30,6 +30,18 @@ void *kmalloc(size_t size)
 	return p;
 }
 
+void *kmalloc_cacheline(size_t size)
+{
+	void *p;
+
+	if (should_fail())
+		return NULL;
+	p = aligned_alloc(64, (size + 63) & ~(size_t)63);
+	if (p)
+		atomic_fetch_add_explicit(&live, 1, memory_order_relaxed);
+	return p;
+}
+
 void *kzalloc(size_t size)
 {
 	void *p;

@@ -14,6 +14,8 @@
 
 void *kzalloc(size_t size);
 void *kmalloc(size_t size);
+/* Cache-line aligned (for objects with a lock of their own line). */
+void *kmalloc_cacheline(size_t size);
 void kfree(void *p);
 /* Allocations not yet freed. */
 long alloc_live(void);

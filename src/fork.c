@@ -16,6 +16,7 @@
  * a lock-free accessor of the parent may be writing through is completed by
  * one grace period before fork returns (see access.c).
  */
+#include "gup.h" /* GUP issue: mm_write_protect_begin/end */
 #include "userfaultfd.h" /* uffd issue */
 #include "alloc.h"
 #include "anon_vma.h"
@@ -71,7 +72,7 @@ static int copy_one_pte(struct vm_area_struct *dst_vma, struct vm_area_struct *s
 
 		if (!page)
 			return -ENOMEM;
-		copy_page(page_address(page), page_address(&folio->page));
+		copy_pinned_page(page_address(page), page_address(&folio->page)); /* GUP issue */
 		atomic_fetch_or_explicit(&page->flags,
 					 (1UL << PG_anon) | (1UL << PG_anon_exclusive) |
 					 (1UL << PG_swapbacked) | (1UL << PG_uptodate),
@@ -224,6 +225,7 @@ int aspace_fork(struct aspace_mm *amm, struct aspace_mm **childp)
 		return -ENOMEM;
 	}
 	mmap_write_lock(child);
+	mm_write_protect_begin(mm); /* GUP issue: GUP-fast backs off (gup.c) */
 	for (vma = find_vma(mm, 0); vma; vma = vma_next(mm, vma)) {
 		if (vma->vm_flags & VM_DONTCOPY)
 			continue;
@@ -231,6 +233,7 @@ int aspace_fork(struct aspace_mm *amm, struct aspace_mm **childp)
 		if (err)
 			break;
 	}
+	mm_write_protect_end(mm); /* GUP issue */
 	mmap_write_unlock(child);
 	/* Writes through the parent's old writable PTEs land before we return. */
 	if (wrprotected)

@@ -197,13 +197,6 @@ static int madvise_dontneed(struct mm_struct *mm, struct vm_area_struct *vma,
 			return -EINVAL;
 		return 0;
 	}
-	/*
-	 * Shared anonymous memory keeps its data in the (future) shmem page
-	 * cache: zapping the PTEs must not lose it, so until shmem exists the
-	 * pages simply stay mapped.
-	 */
-	if (vma_is_anonymous(vma) && (vma->vm_flags & VM_SHARED))
-		return 0;
 	zap_page_range_keep_markers(mm, start, end);
 	return 0;
 }

@@ -183,47 +183,6 @@ static void folio_discard_new(struct folio *folio)
 
 /* ------------------------------------------------------------- anonymous */
 
-/*
- * MAP_SHARED|MAP_ANONYMOUS without a file (until shmem exists): every fault
- * allocates a real page, mapped writable when the VMA is, and fork shares
- * it.  Counted as shmem RSS, as Linux does for shared anonymous memory.
- */
-static vm_fault_t do_shared_anonymous_page(struct vm_fault *vmf)
-{
-	struct vm_area_struct *vma = vmf->vma;
-	struct mm_mem *mem = vma_mem(vma);
-	struct page *page;
-	pte_t entry;
-
-	page = alloc_zeroed_page(mem->pool);
-	if (!page)
-		return VM_FAULT_OOM;
-	atomic_fetch_or_explicit(&page->flags, (1UL << PG_uptodate) | (1UL << PG_swapbacked),
-				 memory_order_relaxed);
-	page->index = linear_page_index(vma, vmf->address);
-	atomic_store_explicit(&page->_mapcount, 1, memory_order_relaxed);
-	entry = pfn_pte(page_to_pfn(page), _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED);
-	if (vma->vm_flags & VM_WRITE)
-		entry = pte_mkwrite(entry);
-	if (vmf->flags & FAULT_FLAG_WRITE)
-		entry = pte_mkdirty(entry);
-
-	vmf->pte = pte_offset_map_lock(mem, vmf->address, &vmf->ptl);
-	if (!vmf->pte) {
-		folio_discard_new(page_folio(page));
-		return 0; /* table gone: the caller retries the access */
-	}
-	if (!pte_none(ptep_get(vmf->pte))) {
-		pte_unmap_unlock(vmf->pte, vmf->ptl);
-		folio_discard_new(page_folio(page));
-		return 0;
-	}
-	set_pte(vmf->pte, entry);
-	pte_unmap_unlock(vmf->pte, vmf->ptl);
-	fault_stat(vmf, rss_shmem, 1);
-	return 0;
-}
-
 static vm_fault_t do_anonymous_page(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
@@ -232,8 +191,9 @@ static vm_fault_t do_anonymous_page(struct vm_fault *vmf)
 	pte_t entry, cur;
 	vm_fault_t ret;
 
+	/* Shared anonymous memory is a shmem file (mmap gives it one). */
 	if (vma->vm_flags & VM_SHARED)
-		return do_shared_anonymous_page(vmf);
+		return VM_FAULT_SIGBUS;
 	/* uffd issue: a missing page of a range registered MISSING goes to
 	 * the userfaultfd (do_anonymous_page's userfaultfd_missing). */
 	if (userfaultfd_missing(vma))
@@ -589,7 +549,7 @@ int do_user_addr_fault(struct mm_struct *mm, unsigned long address, unsigned int
 	/* lock_vma_under_rcu counted SUCCESS when it took the lock. */
 	if (!(fault & VM_FAULT_RETRY))
 		return fault_code(fault);
-	atomic_fetch_add_explicit(&mm->stat_vma_lock_retry, 1, memory_order_relaxed);
+	count_vma_lock_event(mm, retry);
 	flags |= FAULT_FLAG_TRIED;
 
 lock_mmap:
@@ -654,14 +614,7 @@ static void zap_range(struct mm_struct *mm, unsigned long start, unsigned long e
 			if (!pte_present(e) || pte_special(e))
 				continue; /* markers, swap entries (none yet), zero page */
 			folio = page_folio(pfn_to_page(mem->pool, pte_pfn(e)));
-			if (pte_dirty(e))
-				folio_mark_dirty(folio);
-			if (folio_test_anon(folio))
-				anon++;
-			else
-				shmem++;
-			folio_add_mapcount(folio, -1);
-			tlb_remove_folio(&tlb, folio);
+			zap_folio_pte(&tlb, folio, pte_dirty(e), &anon, &shmem);
 		}
 		spin_unlock(ptl);
 	}

@@ -127,8 +127,10 @@ void aspace_mm_stats(struct aspace_mm *amm, struct aspace_stats *st)
 	st->faults = atomic_load(&mm->stat_faults);
 	st->cow_faults = atomic_load(&mm->stat_cow_faults);
 	st->zero_faults = atomic_load(&mm->stat_zero_faults);
-	st->vma_lock_success = atomic_load(&mm->stat_vma_lock_success);
-	st->vma_lock_abort = atomic_load(&mm->stat_vma_lock_abort);
-	st->vma_lock_retry = atomic_load(&mm->stat_vma_lock_retry);
-	st->vma_lock_miss = atomic_load(&mm->stat_vma_lock_miss);
+	for (int i = 0; i < VMA_LOCK_STAT_SHARDS; i++) {
+		st->vma_lock_success += atomic_load(&mm->vma_lock_stat[i].success);
+		st->vma_lock_abort += atomic_load(&mm->vma_lock_stat[i].abort);
+		st->vma_lock_retry += atomic_load(&mm->vma_lock_stat[i].retry);
+		st->vma_lock_miss += atomic_load(&mm->vma_lock_stat[i].miss);
+	}
 }

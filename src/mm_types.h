@@ -69,6 +69,8 @@
 #define VM_UFFD_FLAGS (VM_UFFD_MISSING | VM_UFFD_WP | VM_UFFD_MINOR)
 #define VM_LOCKED_MASK (VM_LOCKED | VM_LOCKONFAULT)
 
+#define VMA_LOCK_STAT_SHARDS 8
+
 struct mm_struct;
 struct file;
 struct anon_vma;
@@ -88,7 +90,9 @@ struct vm_area_struct {
 	int anon_vma_chain;            /* anon_vmas chained (fork adds one) */
 	void *vm_userfaultfd_ctx;      /* for the userfaultfd issue */
 
-	struct rw_semaphore vm_lock;
+	/* On its own cache line: readers bounce it, the fields above are
+	 * read-mostly (and VMAs are allocated cache-line aligned). */
+	struct rw_semaphore vm_lock __attribute__((aligned(64)));
 	struct rcu_retire retire;      /* freed after a grace period */
 };
 
@@ -113,10 +117,17 @@ struct mm_struct {
 	struct vm_area_struct *vma_cache; /* reusable VMAs (mmap write lock) */
 	int nr_vma_cache;
 	pthread_mutex_t anon_vma_lock; /* first-fault anon_vma assignment */
+	/* GUP issue: odd while fork write-protects COW page tables; read
+	 * locklessly by GUP-fast (gup.c), written under mmap write lock. */
+	atomic_uint write_protect_seq;
 
 	/* Counters: atomics, written by faulting threads without locks. */
-	atomic_ulong stat_vma_lock_success, stat_vma_lock_abort,
-		stat_vma_lock_retry, stat_vma_lock_miss;
+	/* Like /proc/vmstat's vma_lock_*: sharded by thread so that faulting
+	 * threads do not share one cache line (summed when read). */
+	struct vma_lock_stat {
+		atomic_ulong success, abort, retry, miss;
+		char pad[64 - 4 * sizeof(atomic_ulong)]; /* a line each */
+	} vma_lock_stat[VMA_LOCK_STAT_SHARDS];
 	atomic_ulong stat_faults, stat_cow_faults, stat_zero_faults;
 	atomic_long rss_anon, rss_file, rss_shmem;
 

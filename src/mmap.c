@@ -24,6 +24,7 @@
 #include "mm.h"
 #include "alloc.h"
 #include "mm_mem.h"
+#include "shmem.h"
 
 #include <errno.h>
 #include <sys/mman.h>
@@ -151,7 +152,7 @@ int do_vmi_align_munmap(struct mm_struct *mm, struct vm_area_struct *vma,
 		vma_remove(mm, next);
 	}
 	next = find_vma(mm, end);
-	ceiling = next ? next->vm_start : mm->task_size;
+	ceiling = next ? next->vm_start : 0; /* 0: up to the top, as the kernel */
 	free_pgtables(mm, floor, start, end, ceiling);
 	return 0;
 }
@@ -271,12 +272,6 @@ static unsigned long calc_vm_flag_bits(int flags)
 	       ((flags & MAP_STACK) ? VM_NOHUGEPAGE : 0);
 }
 
-/* Resolves an fd of the mm's file table; the shmem issue provides files. */
-__attribute__((weak)) struct file *fget_mm(struct mm_struct *mm, int fd)
-{
-	return NULL;
-}
-
 static long do_mmap(struct mm_struct *mm, struct file *file, unsigned long addr,
 		    unsigned long len, int prot, int flags, unsigned long pgoff,
 		    bool *populate)
@@ -361,13 +356,6 @@ static long do_mmap(struct mm_struct *mm, struct file *file, unsigned long addr,
 	return ret;
 }
 
-/* Creates the shmem file behind MAP_SHARED|MAP_ANONYMOUS (shmem issue). */
-__attribute__((weak)) struct file *shmem_zero_setup_file(struct mm_struct *mm,
-							 unsigned long len)
-{
-	return NULL;
-}
-
 long aspace_mmap(struct aspace_mm *amm, unsigned long addr, unsigned long len,
 		 int prot, int flags, int fd, off_t offset)
 {
@@ -383,7 +371,10 @@ long aspace_mmap(struct aspace_mm *amm, unsigned long addr, unsigned long len,
 		if (!file)
 			return -EBADF;
 	} else if ((flags & MAP_TYPE_MASK) == MAP_SHARED) {
+		/* Shared anonymous memory is an unnamed shmem file. */
 		file = shmem_zero_setup_file(mm, len);
+		if (!file)
+			return -ENOMEM;
 	}
 	struct uffd_event_list uf = { 0 }; /* uffd issue */
 

@@ -190,7 +190,7 @@ static long move_vma(struct mm_struct *mm, struct vma_remap_struct *vrm)
 	struct vm_area_struct *vma = vrm->vma, *new_vma;
 	unsigned long old_addr = vrm->addr, old_len = vrm->old_len;
 	unsigned long vm_flags = vma->vm_flags, vm_start = vma->vm_start;
-	unsigned long vm_end = vma->vm_end;
+	unsigned long vm_end = vma->vm_end, moved;
 
 	if (!map_count_headroom(mm, 0))
 		return -ENOMEM;
@@ -200,11 +200,21 @@ static long move_vma(struct mm_struct *mm, struct vma_remap_struct *vrm)
 		return -ENOMEM;
 	/* The copy may have merged into the source itself. */
 	vma = vma_lookup(mm, old_addr);
-	move_page_tables(vma, old_addr, new_vma, vrm->new_addr, old_len);
-	mremap_userfaultfd_prep(new_vma, old_addr, vrm->new_addr, old_len, &vrm->uf); /* uffd issue */
+	moved = move_page_tables(vma, old_addr, new_vma, vrm->new_addr, old_len);
 	mm->total_vm += vrm->new_len >> PAGE_SHIFT;
 	if (vm_flags & VM_LOCKED)
 		mm->locked_vm += vrm->new_len >> PAGE_SHIFT;
+	if (moved < old_len) {
+		/*
+		 * Out of frames for page tables part way: move what moved
+		 * back (the old tables are still there) and undo the new
+		 * mapping instead of the old one, as the kernel does.
+		 */
+		move_page_tables(new_vma, vrm->new_addr, vma, old_addr, moved);
+		do_munmap(mm, vrm->new_addr, vrm->new_len);
+		return -ENOMEM;
+	}
+	mremap_userfaultfd_prep(new_vma, old_addr, vrm->new_addr, old_len, &vrm->uf); /* uffd issue */
 
 	if (vrm->flags & MREMAP_DONTUNMAP) {
 		/* The old range stays, unlocked and (its pages gone) empty. */

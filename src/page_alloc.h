@@ -140,6 +140,24 @@ void tlb_remove_table(struct mmu_gather *tlb, struct page *table);
  * critical section (it may wait for a grace period when out of memory). */
 void tlb_finish_mmu(struct mmu_gather *tlb);
 
+/*
+ * A present PTE mapping folio was just cleared (PTE lock held): carry its
+ * dirty bit over, count the page off the mm's RSS (anon or shmem), and drop
+ * the mapping and the reference the PTE held.
+ */
+static inline void zap_folio_pte(struct mmu_gather *tlb, struct folio *folio, bool dirty,
+				 long *anon, long *shmem)
+{
+	if (dirty)
+		folio_mark_dirty(folio);
+	if (folio_test_anon(folio))
+		(*anon)++;
+	else
+		(*shmem)++;
+	folio_add_mapcount(folio, -1);
+	tlb_remove_folio(tlb, folio);
+}
+
 /* Put a reference that a page table held, outside any mmu_gather (the COW
  * path replaces one PTE): deferred the same way when it was the last. */
 void folio_put_deferred(struct folio *folio);

@@ -32,10 +32,11 @@ static inline bool cas(uint32_t *word, uint32_t *old, uint32_t new)
 }
 
 /*
- * Before sleeping, spin a little: the holders of mmap_lock and of VMA locks
- * keep them for a few hundred nanoseconds, far less than a futex sleep and
- * wake-up cost.  Returns once the word no longer has `busy` bits set, or
- * after the spin budget.
+ * Before sleeping, a writer spins a little: the holders of mmap_lock and of
+ * VMA locks keep them for a few hundred nanoseconds, far less than a futex
+ * sleep and wake-up cost.  Readers do not spin (as in the kernel, whose
+ * rwsem dropped reader spinning): a reader behind a writer sleeps.  Returns
+ * once the word no longer has `busy` bits set, or after the spin budget.
  */
 static void rwsem_spin(struct rw_semaphore *sem, uint32_t busy)
 {
@@ -80,9 +81,6 @@ void down_read(struct rw_semaphore *sem)
 	for (;;) {
 		uint32_t c;
 
-		if (down_read_trylock(sem))
-			return;
-		rwsem_spin(sem, RWSEM_WRITER | RWSEM_WRITER_WAITING);
 		if (down_read_trylock(sem))
 			return;
 		c = __atomic_load_n(&sem->count, __ATOMIC_RELAXED);

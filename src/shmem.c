@@ -26,6 +26,7 @@
 #include "shmem.h"
 #include "alloc.h"
 #include "debug.h"
+#include "guestmem.h"
 #include "mm.h"
 #include "mm_mem.h"
 #include "page_alloc.h"
@@ -77,54 +78,7 @@
 #define MAX_RW_COUNT ((size_t)(INT_MAX & PAGE_MASK))
 #define NR_OPEN_DEFAULT 1024 /* RLIMIT_NOFILE soft limit */
 
-/*
- * Page contents are shared like RAM: pread/pwrite may copy while a mapping's
- * user accesses the same bytes (a race of the program, not of ours).  Under
- * TSan copy with relaxed atomics, 8 bytes at a time where aligned, as
- * access.c does for guest accesses, so only engine bugs are reported.
- */
-#ifdef ASPACE_TSAN
-static void page_copy_out(void *buf, const char *p, size_t n)
-{
-	char *b = buf;
-
-	for (; n && ((unsigned long)p & 7); n--)
-		*b++ = __atomic_load_n(p++, __ATOMIC_RELAXED);
-	for (; n >= 8; n -= 8, p += 8, b += 8) {
-		uint64_t v = __atomic_load_n((const uint64_t *)p, __ATOMIC_RELAXED);
-
-		memcpy(b, &v, 8);
-	}
-	for (; n; n--)
-		*b++ = __atomic_load_n(p++, __ATOMIC_RELAXED);
-}
-
-static void page_copy_in(char *p, const void *buf, size_t n)
-{
-	const char *b = buf;
-
-	for (; n && ((unsigned long)p & 7); n--)
-		__atomic_store_n(p++, *b++, __ATOMIC_RELAXED);
-	for (; n >= 8; n -= 8, p += 8, b += 8) {
-		uint64_t v;
-
-		memcpy(&v, b, 8);
-		__atomic_store_n((uint64_t *)p, v, __ATOMIC_RELAXED);
-	}
-	for (; n; n--)
-		__atomic_store_n(p++, *b++, __ATOMIC_RELAXED);
-}
-
-static void page_zero(char *p, size_t n)
-{
-	for (; n; n--)
-		__atomic_store_n(p++, 0, __ATOMIC_RELAXED);
-}
-#else
-#define page_copy_out memcpy
-#define page_copy_in memcpy
-#define page_zero(p, n) memset((p), 0, (n))
-#endif
+/* Page contents are copied as guest memory: see guestmem.h. */
 
 /* ------------------------------------------------------------ i_rwsem */
 
@@ -520,14 +474,7 @@ static void zap_vma_file_range(struct shmem_inode *inode, struct vm_area_struct 
 				continue;
 			}
 			e = ptep_get_and_clear(ptep);
-			if (pte_dirty(e))
-				folio_mark_dirty(folio);
-			if (folio_test_anon(folio))
-				anon++;
-			else
-				shmem++;
-			folio_add_mapcount(folio, -1);
-			tlb_remove_folio(&tlb, folio);
+			zap_folio_pte(&tlb, folio, pte_dirty(e), &anon, &shmem);
 		}
 		spin_unlock(ptl);
 		rcu_read_unlock();
@@ -595,7 +542,7 @@ static void zero_partial(struct shmem_inode *inode, unsigned long index, size_t 
 
 	if (!folio)
 		return;
-	page_zero((char *)page_address(&folio->page) + from, to - from);
+	guest_zero((char *)page_address(&folio->page) + from, to - from);
 	folio_mark_dirty(folio);
 	folio_put_deferred(folio);
 }
@@ -1233,7 +1180,7 @@ ssize_t aspace_pread(struct aspace_mm *amm, int fd, void *buf, size_t len, off_t
 			n = len - done;
 		folio = find_get_folio(inode, pos >> PAGE_SHIFT);
 		if (folio) {
-			page_copy_out((char *)buf + done, (char *)page_address(&folio->page) + in, n);
+			guest_read((char *)buf + done, (char *)page_address(&folio->page) + in, n);
 			folio_put_deferred(folio);
 		} else {
 			memset((char *)buf + done, 0, n); /* a hole */
@@ -1294,7 +1241,7 @@ ssize_t aspace_pwrite(struct aspace_mm *amm, int fd, const void *buf, size_t len
 		if (!folio) {
 			break;
 		}
-		page_copy_in((char *)page_address(&folio->page) + in, (const char *)buf + done, n);
+		guest_write((char *)page_address(&folio->page) + in, (const char *)buf + done, n);
 		folio_mark_dirty(folio);
 		folio_put_deferred(folio);
 		done += n;

@@ -341,12 +341,12 @@ vm_fault_t handle_userfault(struct vm_fault *vmf, unsigned long reason)
 		mmap_assert_locked(vma->vm_mm);
 	if (!ctx)
 		return VM_FAULT_SIGBUS;
-	/* WP_ASYNC: the fault resolves itself; the access retries and
-	 * writes (do_wp_page's userfaultfd_wp_async branch). */
+	/* WP_ASYNC: the fault resolves itself, keeping its lock (GUP faults
+	 * may not drop it); the access faults again and writes as if never
+	 * protected (do_wp_page's userfaultfd_wp_async branch). */
 	if ((reason & VM_UFFD_WP) && (ctx->features & ASPACE_UFFD_FEATURE_WP_ASYNC)) {
 		userfaultfd_wp_async_resolve(vmf);
-		release_fault_lock(vmf);
-		return VM_FAULT_RETRY;
+		return 0;
 	}
 	if (ctx->features & ASPACE_UFFD_FEATURE_SIGBUS)
 		return VM_FAULT_SIGBUS;

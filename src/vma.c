@@ -86,10 +86,10 @@ struct vm_area_struct *vm_area_alloc(struct mm_struct *mm)
 {
 	struct vm_area_struct *vma = vma_cache_pop(mm);
 
+	if (!vma)
+		vma = kmalloc_cacheline(sizeof(*vma));
 	if (vma)
 		memset(vma, 0, sizeof(*vma));
-	else
-		vma = kzalloc(sizeof(*vma));
 
 	if (!vma)
 		return NULL;
@@ -105,7 +105,7 @@ struct vm_area_struct *vm_area_dup(struct vm_area_struct *orig)
 	struct vm_area_struct *vma = vma_cache_pop(orig->vm_mm);
 
 	if (!vma)
-		vma = kmalloc(sizeof(*vma));
+		vma = kmalloc_cacheline(sizeof(*vma));
 	if (!vma)
 		return NULL;
 	/* Not vm_lock: readers may be trying it on the original right now. */

@@ -81,6 +81,12 @@ static inline void vm_flags_clear(struct vm_area_struct *vma, unsigned long flag
 	WRITE_ONCE(vma->vm_flags, vma->vm_flags & ~flags);
 }
 
+/* Count a lock_vma_under_rcu outcome (success, abort, retry, miss). */
+#define count_vma_lock_event(mm, what)                                          \
+	atomic_fetch_add_explicit(                                              \
+		&(mm)->vma_lock_stat[current_tid() % VMA_LOCK_STAT_SHARDS].what, 1, \
+		memory_order_relaxed)
+
 /* Fault entry (seed 002): RCU lookup + vma_start_read + rechecks.  Returns
  * the VMA read-locked, or NULL (then take mmap_lock and find_vma). */
 struct vm_area_struct *lock_vma_under_rcu(struct mm_struct *mm, unsigned long address);

@@ -115,14 +115,14 @@ struct vm_area_struct *lock_vma_under_rcu(struct mm_struct *mm, unsigned long ad
 		goto abort;
 	}
 	rcu_read_unlock();
-	atomic_fetch_add_explicit(&mm->stat_vma_lock_success, 1, memory_order_relaxed);
+	count_vma_lock_event(mm, success);
 	return vma;
 abort:
 	rcu_read_unlock();
-	atomic_fetch_add_explicit(&mm->stat_vma_lock_abort, 1, memory_order_relaxed);
+	count_vma_lock_event(mm, abort);
 	return NULL;
 miss:
 	rcu_read_unlock();
-	atomic_fetch_add_explicit(&mm->stat_vma_lock_miss, 1, memory_order_relaxed);
+	count_vma_lock_event(mm, miss);
 	return NULL;
 }

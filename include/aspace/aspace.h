@@ -189,6 +189,36 @@ int aspace_fstat(struct aspace_mm *mm, int fd, off_t *size, unsigned long *block
 int aspace_fcntl_add_seals(struct aspace_mm *mm, int fd, int seals);
 int aspace_fcntl_get_seals(struct aspace_mm *mm, int fd);
 
+/* ---- GUP: pinning pages for a device (gup.c, seed 003) ---- */
+#define ASPACE_HAVE_GUP 1
+
+/* A set of pinned pages (what a driver holds for DMA). */
+struct aspace_pin;
+enum {
+	ASPACE_PIN_WRITE = 1 << 0,    /* FOLL_WRITE: the device will write */
+	ASPACE_PIN_LONGTERM = 1 << 1, /* FOLL_LONGTERM: a lasting DMA buffer */
+	ASPACE_PIN_FAST = 1 << 2,     /* try GUP-fast (lock-free) first */
+	ASPACE_PIN_GET = 1 << 3,      /* get_user_pages (FOLL_GET), not a pin */
+};
+/*
+ * pin_user_pages(_fast) on [addr, addr+len): 0 and the pin in *out, or
+ * -EFAULT (a page not mapped, PROT_NONE, or without the permission asked
+ * for: a write pin needs PROT_WRITE), -ENOMEM (pool empty), -EINVAL (len 0,
+ * bad flags; ASPACE_PIN_GET with _LONGTERM).  All or nothing: when only a
+ * part could be pinned, nothing stays pinned and the result is -EFAULT.
+ * A R/O long-term pin of a private mapping unshares the pages first
+ * (FAULT_FLAG_UNSHARE), so it keeps seeing what the process sees.
+ */
+int aspace_pin(struct aspace_mm *mm, unsigned long addr, unsigned long len, int flags,
+	       struct aspace_pin **out);
+/* What the device reads / writes through the pinned pages, at offset off
+ * from addr: 0, -EINVAL (outside the pinned range), -EPERM (write through
+ * a read-only pin). */
+int aspace_pin_read(struct aspace_pin *p, unsigned long off, void *buf, size_t len);
+int aspace_pin_write(struct aspace_pin *p, unsigned long off, const void *buf, size_t len);
+/* unpin_user_pages(_dirty_lock); the pin may outlive its mm. */
+void aspace_unpin(struct aspace_pin *p);
+
 #ifdef __cplusplus
 }
 #endif

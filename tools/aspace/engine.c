@@ -5,8 +5,8 @@
  * calling into the same mm.
  *
  * The engine grows feature by feature.  Each group of commands is compiled
- * only when aspace.h announces it (ASPACE_HAVE_FAULTS, _PROC_VIEWS, _SHMEM);
- * until then, and for what has no API at all yet (GUP pins, userfaultfd),
+ * only when aspace.h announces it (ASPACE_HAVE_FAULTS, _PROC_VIEWS, _SHMEM,
+ * _GUP); until then, and for what has no API at all yet (userfaultfd),
  * the command's result is `err ENOSYS`, so `aspace diff` shows the gap.
  * Every API function is also referenced weakly, so the tool links (and says
  * ENOSYS) while a function is declared but not yet implemented.
@@ -61,6 +61,12 @@ WEAK(aspace_pread);
 WEAK(aspace_pwrite);
 WEAK(aspace_fstat_ino);
 #endif
+#ifdef ASPACE_HAVE_GUP
+WEAK(aspace_pin);
+WEAK(aspace_pin_read);
+WEAK(aspace_pin_write);
+WEAK(aspace_unpin);
+#endif
 #ifdef ASPACE_HAVE_UFFD
 WEAK(aspace_uffd_create);
 WEAK(aspace_uffd_release);
@@ -78,6 +84,15 @@ WEAK(aspace_uffd_move);
 #define NPROCS 64
 #define NTHREADS 64
 #define NFILES 32
+#define NPINS 32
+
+/* A pin handle: pin is NULL when the command printed SKIP (as the linux
+ * backend does for what io_uring cannot express). */
+struct epin {
+	char name[SCN_NAME_MAX];
+	bool used;
+	struct aspace_pin *pin;
+};
 
 struct efile {
 	char name[SCN_NAME_MAX];
@@ -96,7 +111,9 @@ struct eproc {
 	struct aspace_mm *mm;
 	bool alive;
 	struct efile files[NFILES];
+	struct epin pins[NPINS]; /* not inherited by a fork child */
 	struct euffd uffds[NFILES];
+	bool forking; /* slot taken by a fork in progress (b->lock) */
 };
 
 struct ethread {
@@ -115,6 +132,7 @@ struct backend {
 	struct ethread th[NTHREADS];
 	pthread_mutex_t lock; /* procs[] changes (fork, exit) */
 	struct aspace_config cfg;
+	bool all_pins; /* ASPACE_ENGINE_PINS=all: no linux-backend SKIPs */
 };
 
 static void enosys(struct result *r)
@@ -239,7 +257,7 @@ static void do_fork(struct backend *b, struct eproc *p, const struct xcmd *x,
 	}
 	pthread_mutex_lock(&b->lock);
 	for (int i = 0; i < NPROCS; i++)
-		if (!b->procs[i].alive) {
+		if (!b->procs[i].alive && !b->procs[i].forking) {
 			c = &b->procs[i];
 			break;
 		}
@@ -248,12 +266,24 @@ static void do_fork(struct backend *b, struct eproc *p, const struct xcmd *x,
 		result_set_error(r, "too many processes");
 		return;
 	}
+	/* Not under b->lock: with EVENT_FORK the fork waits until another
+	 * command (which looks its process up under b->lock) read the event. */
+	c->forking = true;
+	pthread_mutex_unlock(&b->lock);
 	ret = aspace_fork(p->mm, &child);
+	pthread_mutex_lock(&b->lock);
 	if (ret) {
+		c->forking = false;
 		pthread_mutex_unlock(&b->lock);
 		set_ret(r, ret);
 		return;
 	}
+#ifdef ASPACE_HAVE_UFFD
+	/* The slot's last process may have left userfaultfds of its own. */
+	for (int i = 0; i < NFILES; i++)
+		if (c->uffds[i].u && c->uffds[i].owned && HAVE(aspace_uffd_release))
+			aspace_uffd_release(c->uffds[i].u);
+#endif
 	memset(c, 0, sizeof(*c));
 	snprintf(c->name, SCN_NAME_MAX, "%s", x->name);
 	c->mm = child;
@@ -264,6 +294,161 @@ static void do_fork(struct backend *b, struct eproc *p, const struct xcmd *x,
 	c->alive = true;
 	pthread_mutex_unlock(&b->lock);
 	r->kind = RES_OK;
+}
+#endif
+
+static void pins_release(struct eproc *p)
+{
+	for (int i = 0; i < NPINS; i++) {
+		struct epin *e = &p->pins[i];
+
+#ifdef ASPACE_HAVE_GUP
+		if (e->used && e->pin && HAVE(aspace_unpin))
+			aspace_unpin(e->pin);
+#endif
+		e->used = false;
+		e->pin = NULL;
+	}
+}
+
+#ifdef ASPACE_HAVE_GUP
+static struct epin *pin_find(struct eproc *p, const char *name)
+{
+	for (int i = 0; i < NPINS; i++)
+		if (p->pins[i].used && !strcmp(p->pins[i].name, name))
+			return &p->pins[i];
+	return NULL;
+}
+
+static struct epin *pin_new(struct eproc *p, const char *name)
+{
+	struct epin *e = pin_find(p, name);
+
+	if (e)
+		return e; /* rebinding a name: linux.c reuses the slot too */
+	for (int i = 0; i < NPINS; i++) {
+		if (!p->pins[i].used) {
+			e = &p->pins[i];
+			snprintf(e->name, SCN_NAME_MAX, "%s", name);
+			e->used = true;
+			e->pin = NULL;
+			return e;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * The pin commands.  The linux backend expresses only R/W long-term pins
+ * (io_uring fixed buffers, pinned with pin_user_pages_fast) and prints SKIP
+ * for the rest; the engine prints the same SKIP text so the transcripts
+ * compare, unless ASPACE_ENGINE_PINS=all asks for every kind of pin.
+ */
+static void do_pin(struct backend *b, struct eproc *p, const struct xcmd *x,
+		   struct result *r)
+{
+	const struct scn_cmd *c = x->src;
+	struct epin *e;
+	int ret;
+
+	if (!HAVE(aspace_pin) || !HAVE(aspace_unpin) || !HAVE(aspace_pin_read) ||
+	    !HAVE(aspace_pin_write)) {
+		enosys(r);
+		return;
+	}
+	if (x->op == OP_PIN) {
+		int flags = 0;
+
+		if (!b->all_pins) {
+			const char *why = NULL;
+
+			if (!(x->flags & SF_RW))
+				why = "R/O pins need the kernel's gup_test (CONFIG_GUP_TEST is not set)";
+			else if (!(x->flags & SF_LONGTERM))
+				why = "short-term R/W pins have no user-space handle";
+			else if (x->flags & SF_FAST)
+				why = "io_uring pins take the slow GUP path";
+			if (why) {
+				result_set_skip(r, "%s", why);
+				e = pin_new(p, x->name);
+				if (e) {
+					if (e->pin)
+						aspace_unpin(e->pin);
+					e->pin = NULL;
+				}
+				return;
+			}
+			/* io_uring's buffer checks (io_buffer_validate). */
+			if (!x->addr || !x->n1 || x->n1 > (1UL << 30)) {
+				set_ret(r, -EFAULT);
+				return;
+			}
+			flags = ASPACE_PIN_FAST; /* io_uring: pin_user_pages_fast */
+		} else if (x->flags & SF_FAST) {
+			flags = ASPACE_PIN_FAST;
+		}
+		if (x->flags & SF_RW)
+			flags |= ASPACE_PIN_WRITE;
+		if (x->flags & SF_LONGTERM)
+			flags |= ASPACE_PIN_LONGTERM;
+		e = pin_new(p, x->name);
+		if (!e) {
+			result_set_error(r, "too many pins");
+			return;
+		}
+		if (e->pin) {
+			aspace_unpin(e->pin);
+			e->pin = NULL;
+		}
+		ret = aspace_pin(p->mm, x->addr, x->n1, flags, &e->pin);
+		if (ret) {
+			e->used = false;
+			e->pin = NULL;
+			set_ret(r, ret);
+			return;
+		}
+		r->kind = RES_OK;
+		return;
+	}
+	e = pin_find(p, x->name);
+	if (!e) {
+		result_set_error(r, "no pin '%s' in this process", x->name);
+		return;
+	}
+	if (!e->pin) {
+		result_set_skip(r, "pin %s was skipped", x->name);
+		if (x->op == OP_UNPIN)
+			e->used = false;
+		return;
+	}
+	switch (x->op) {
+	case OP_PINREAD:
+		if (x->n2 > SCN_DATA_MAX) {
+			set_ret(r, -EINVAL);
+			return;
+		}
+		if (payload_alloc(r, x->n2))
+			return;
+		ret = aspace_pin_read(e->pin, x->n1, r->payload, x->n2);
+		if (ret) {
+			result_release(r);
+			set_ret(r, ret);
+			return;
+		}
+		r->kind = RES_DATA;
+		return;
+	case OP_PINWRITE:
+		set_ret(r, aspace_pin_write(e->pin, x->n1, c->data, c->dlen));
+		return;
+	case OP_UNPIN:
+		aspace_unpin(e->pin);
+		e->pin = NULL;
+		e->used = false;
+		r->kind = RES_OK;
+		return;
+	default:
+		result_set_error(r, "not a pin command");
+	}
 }
 #endif
 
@@ -461,6 +646,7 @@ static void eexec(struct backend *b, struct eproc *p, const struct xcmd *x,
 		pthread_mutex_lock(&b->lock);
 		p->alive = false;
 		pthread_mutex_unlock(&b->lock);
+		pins_release(p);
 		if (HAVE(aspace_mm_destroy))
 			aspace_mm_destroy(mm);
 		p->mm = NULL;
@@ -755,6 +941,14 @@ static void eexec(struct backend *b, struct eproc *p, const struct xcmd *x,
 		r->kind = RES_DATA;
 		return;
 #endif
+#ifdef ASPACE_HAVE_GUP
+	case OP_PIN:
+	case OP_PINREAD:
+	case OP_PINWRITE:
+	case OP_UNPIN:
+		do_pin(b, p, x, r);
+		return;
+#endif
 #ifdef ASPACE_HAVE_UFFD
 	case OP_UFFD:
 	case OP_UFFD_REGISTER:
@@ -872,6 +1066,8 @@ static int engine_start(struct backend **out, bool verbose)
 		b->cfg.per_vma_lock = ASPACE_VMA_LOCK_OFF;
 	else if (v && !strcmp(v, "on"))
 		b->cfg.per_vma_lock = ASPACE_VMA_LOCK_ON;
+	v = getenv("ASPACE_ENGINE_PINS");
+	b->all_pins = v && !strcmp(v, "all");
 	/* Without the engine linked in, every command says ENOSYS. */
 	ret = HAVE(aspace_mm_create)
 		      ? aspace_mm_create(&b->cfg, &b->procs[0].mm)
@@ -885,7 +1081,7 @@ static int engine_start(struct backend **out, bool verbose)
 		fprintf(stderr,
 			"aspace: engine backend: per-VMA locks %s (ASPACE_VMA_LOCK=on|off), "
 			"soft-dirty off (as on this host kernel), pool %s, "
-			"faults %s, proc views %s, shmem %s, pins off, userfaultfd %s\n",
+			"faults %s, proc views %s, shmem %s, pins %s, userfaultfd %s\n",
 			b->cfg.per_vma_lock == ASPACE_VMA_LOCK_OFF ? "off" : "on",
 			b->cfg.pool_bytes ? "custom" : "1 GiB (default)",
 #ifdef ASPACE_HAVE_FAULTS
@@ -903,10 +1099,15 @@ static int engine_start(struct backend **out, bool verbose)
 #else
 			"off",
 #endif
-#ifdef ASPACE_HAVE_UFFD
-			"on"
+#ifdef ASPACE_HAVE_GUP
+			b->all_pins ? "all (ASPACE_ENGINE_PINS)" : "as the linux backend"
 #else
 			"off"
+#endif
+#ifdef ASPACE_HAVE_UFFD
+			, "on"
+#else
+			, "off"
 #endif
 		);
 	*out = b;
@@ -934,8 +1135,10 @@ static void engine_stop(struct backend *b)
 	}
 	for (int i = 0; i < NPROCS; i++)
 		if (b->procs[i].alive && b->procs[i].mm &&
-		    HAVE(aspace_mm_destroy))
+		    HAVE(aspace_mm_destroy)) {
+			pins_release(&b->procs[i]);
 			aspace_mm_destroy(b->procs[i].mm);
+		}
 	pthread_mutex_destroy(&b->lock);
 	free(b);
 }
