@@ -1334,7 +1334,9 @@ void dup_userfaultfd_fail(struct uffd_fork_list *fl)
 
 	while ((fe = fl->head)) {
 		fl->head = fe->next;
+		pthread_mutex_lock(&fe->child->lock); /* userfaultfd_mm_exit may look */
 		fe->child->mm = NULL;
+		pthread_mutex_unlock(&fe->child->lock);
 		userfaultfd_ctx_put(fe->child);
 		atomic_fetch_sub(&fe->parent->mmap_changing, 1);
 		userfaultfd_ctx_put(fe->parent);

@@ -836,6 +836,32 @@ static void test_release_wakes(void **state)
 	aspace_mm_destroy(mm);
 }
 
+/* UFFDIO_UNREGISTER wakes the faults waiting in the range: they retry
+ * and find plain memory. */
+static void test_unregister_wakes(void **state)
+{
+	struct aspace_mm *mm = new_mm();
+	struct aspace_uffd *u;
+	unsigned long a = map_anon(mm, 2 * PG);
+	struct acc t;
+
+	(void)state;
+	assert_int_equal(aspace_uffd_create(mm, 0, &u), 0);
+	assert_int_equal(aspace_uffd_register(u, a, 2 * PG, MODE_MISSING, NULL), 0);
+	acc_start(&t, mm, a + PG, "u", 1);
+	expect_fault(u, a + PG, ASPACE_UFFD_PAGEFAULT_FLAG_WRITE);
+	usleep(20000);
+	assert_false(atomic_load(&t.done));
+	assert_int_equal(aspace_uffd_unregister(u, a, 2 * PG), 0);
+	acc_join(&t);
+	assert_int_equal(t.ret, 0);
+	assert_int_equal(aspace_read(mm, a + PG, t.buf, 1, NULL), 0);
+	assert_int_equal(t.buf[0], 'u');
+	expect_none(u);
+	aspace_uffd_release(u);
+	aspace_mm_destroy(mm);
+}
+
 static void test_no_leak(void **state)
 {
 	unsigned long free0, free1, total;
@@ -885,6 +911,7 @@ int main(void)
 		cmocka_unit_test(test_fork_event_unread),
 		cmocka_unit_test(test_no_event_features),
 		cmocka_unit_test(test_release_wakes),
+		cmocka_unit_test(test_unregister_wakes),
 		cmocka_unit_test(test_no_leak),
 	};
 
