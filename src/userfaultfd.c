@@ -36,6 +36,16 @@
  * ioctl) covers its address, and returns VM_FAULT_RETRY: the access faults
  * again from the top.  A message the monitor reads always belongs to a
  * thread that sleeps until woken.
+ *
+ * Differences from the kernel, on purpose or not yet done:
+ *  - Events are prepared under mmap_lock and sent after the call dropped
+ *    it (fork, mremap, munmap, mmap MAP_FIXED, madvise).  The kernel sends
+ *    MADV_DONTNEED/REMOVE's REMOVE before it zaps; here it comes after the
+ *    zap (the caller still blocks until it was read).
+ *  - A fault that may not drop its lock (GUP: no FAULT_FLAG_ALLOW_RETRY)
+ *    gets SIGBUS instead of waiting.
+ *  - UFFDIO_POISON is advertised (as the kernel does) but has no call;
+ *    hugetlb does not exist here.
  */
 #include "userfaultfd.h"
 #include "alloc.h"
