@@ -7,9 +7,9 @@
  *                                              3: PPPPNNNNNNNN (next only)
  *  changed range (mprotect):   4: PPPPPPNNNNNN, tail of P becomes N: PPNNNNNNNNNN
  *                              5: PPPPPPCCCCCC, head of C becomes P: PPPPPPPPPPCC
- *                              6: PPPPNNNNXXXX, N becomes P = X:     one VMA
- *                              7: N becomes P only:                  PPPPPPPPXXXX
- *                              8: N becomes X only:                  PPPPXXXXXXXX
+ *                              6: PPPPNNNNQQQQ, N becomes P = Q:     one VMA
+ *                              7: N becomes P only:                  PPPPPPPPQQQQ
+ *                              8: N becomes Q only:                  PPPPQQQQQQQQ
  */
 #include "testutil.h"
 
