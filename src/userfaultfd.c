@@ -876,8 +876,14 @@ static int mfill_finish(struct userfaultfd_ctx *ctx, long ret, unsigned long sta
 	return (unsigned long)ret == len ? 0 : -EAGAIN;
 }
 
-int aspace_uffd_copy(struct aspace_uffd *u, unsigned long dst, const void *src,
-		     unsigned long len, unsigned int mode, unsigned long *done)
+/*
+ * The three filling ioctls share their checks (in the kernel's order: the
+ * context, the range, the source buffer for COPY, then the mode bits) and
+ * their progress reporting.
+ */
+static int uffd_mfill_ioctl(struct aspace_uffd *u, unsigned long dst, const void *src,
+			    unsigned long len, unsigned int mode, unsigned int allowed,
+			    enum mfill_mode kind, unsigned long *done)
 {
 	struct userfaultfd_ctx *ctx = U(u);
 	struct mm_struct *mm;
@@ -893,58 +899,35 @@ int aspace_uffd_copy(struct aspace_uffd *u, unsigned long dst, const void *src,
 	ret = validate_range(mm, dst, len);
 	if (ret)
 		return (int)ret;
-	if (!src)
+	if (kind == MFILL_COPY && !src)
 		return -EFAULT;
-	if (mode & ~(ASPACE_UFFDIO_MODE_DONTWAKE | ASPACE_UFFDIO_MODE_WP))
+	if (mode & ~allowed)
 		return -EINVAL;
-	ret = mfill_atomic(ctx, mm, dst, src, len, MFILL_COPY, mode & ASPACE_UFFDIO_MODE_WP);
+	ret = mfill_atomic(ctx, mm, dst, src, len, kind, mode & ASPACE_UFFDIO_MODE_WP);
 	return mfill_finish(ctx, ret, dst, len, mode & ASPACE_UFFDIO_MODE_DONTWAKE, done);
+}
+
+int aspace_uffd_copy(struct aspace_uffd *u, unsigned long dst, const void *src,
+		     unsigned long len, unsigned int mode, unsigned long *done)
+{
+	return uffd_mfill_ioctl(u, dst, src, len, mode,
+				ASPACE_UFFDIO_MODE_DONTWAKE | ASPACE_UFFDIO_MODE_WP, MFILL_COPY,
+				done);
 }
 
 int aspace_uffd_zeropage(struct aspace_uffd *u, unsigned long start, unsigned long len,
 			 unsigned int mode, unsigned long *done)
 {
-	struct userfaultfd_ctx *ctx = U(u);
-	struct mm_struct *mm;
-	long ret;
-
-	if (done)
-		*done = 0;
-	if (!ctx)
-		return -EINVAL;
-	mm = ctx_mm(ctx);
-	if (!mm)
-		return -ESRCH;
-	ret = validate_range(mm, start, len);
-	if (ret)
-		return (int)ret;
-	if (mode & ~ASPACE_UFFDIO_MODE_DONTWAKE)
-		return -EINVAL;
-	ret = mfill_atomic(ctx, mm, start, NULL, len, MFILL_ZEROPAGE, false);
-	return mfill_finish(ctx, ret, start, len, mode & ASPACE_UFFDIO_MODE_DONTWAKE, done);
+	return uffd_mfill_ioctl(u, start, NULL, len, mode, ASPACE_UFFDIO_MODE_DONTWAKE,
+				MFILL_ZEROPAGE, done);
 }
 
 int aspace_uffd_continue(struct aspace_uffd *u, unsigned long start, unsigned long len,
 			 unsigned int mode, unsigned long *done)
 {
-	struct userfaultfd_ctx *ctx = U(u);
-	struct mm_struct *mm;
-	long ret;
-
-	if (done)
-		*done = 0;
-	if (!ctx)
-		return -EINVAL;
-	mm = ctx_mm(ctx);
-	if (!mm)
-		return -ESRCH;
-	ret = validate_range(mm, start, len);
-	if (ret)
-		return (int)ret;
-	if (mode & ~(ASPACE_UFFDIO_MODE_DONTWAKE | ASPACE_UFFDIO_MODE_WP))
-		return -EINVAL;
-	ret = mfill_atomic(ctx, mm, start, NULL, len, MFILL_CONTINUE, mode & ASPACE_UFFDIO_MODE_WP);
-	return mfill_finish(ctx, ret, start, len, mode & ASPACE_UFFDIO_MODE_DONTWAKE, done);
+	return uffd_mfill_ioctl(u, start, NULL, len, mode,
+				ASPACE_UFFDIO_MODE_DONTWAKE | ASPACE_UFFDIO_MODE_WP, MFILL_CONTINUE,
+				done);
 }
 
 int aspace_uffd_wake(struct aspace_uffd *u, unsigned long start, unsigned long len)
