@@ -306,9 +306,14 @@ static void test_truncate_vs_vma_churn(void **state)
 			struct aspace_fault f = { 0 };
 			uint64_t v;
 
-			if (!aspace_read(c.mm, c.s + j * PG, &v, sizeof(v), &f) ||
-			    f.code != ASPACE_FAULT_SIGBUS)
-				atomic_fetch_add(&c.bad, 1);
+			int rr = aspace_read(c.mm, c.s + j * PG, &v, sizeof(v), &f);
+
+			if (!rr || f.code != ASPACE_FAULT_SIGBUS) {
+				/* Remember what the first bad read saw. */
+				if (!atomic_fetch_add(&c.bad, 1))
+					print_message("bad: page %lu of %lu (size %lu): read %d code %d\n",
+						      j, (unsigned long)NPAGES, k, rr, f.code);
+			}
 		}
 		assert_int_equal(aspace_ftruncate(c.mm, c.fd, (off_t)(NPAGES * PG)), 0);
 	}
