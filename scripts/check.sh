@@ -12,11 +12,11 @@ run() { # build-type ctest-args...
   local t=$1; shift
   echo "== $t =="
   local dir; dir=$(scripts/build.sh "$t")
-  # A failing test is run once more before it counts: the stress tests race
-  # threads on purpose, and one of them (stress.shmem_cache, truncation
-  # against VMA churn) has shown a rare failure (about 1 run in 80 under
-  # load) that is being investigated; a real, repeatable failure still
-  # fails every time.  ctest prints every first failure.
+  # A failing test gets up to three tries before it counts: the stress tests
+  # race threads on purpose, and one of them (stress.shmem_cache, truncation
+  # against VMA churn) has an intermittent failure under load that is being
+  # investigated (it prints what its first bad read saw); a real, repeatable
+  # failure still fails every time.  ctest prints every failed try.
   (cd "$dir" && ctest --output-on-failure -j"$jobs" --repeat until-pass:3 "$@") || status=1
 }
 run debug
