@@ -41,6 +41,7 @@
 #include <linux/falloc.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sched.h>
@@ -581,8 +582,18 @@ static void shmem_truncate_range(struct shmem_inode *inode, unsigned long start,
 		 * any is mapped (bounded: a VMA i_mmap failed to track would
 		 * keep its PTE; its page stays valid, only the SIGBUS is lost).
 		 */
-		for (int pass = 0; pass < 100 && removed_mapped(&r); pass++) {
-			sched_yield();
+		for (int pass = 0; pass < 50000 && removed_mapped(&r); pass++) {
+			/*
+			 * A split or merge of a mapping may be half done (its
+			 * range between VMAs), and its thread preempted in the
+			 * middle: sleep a little so it can finish, rather than
+			 * spin through the passes while it is off the CPU.
+			 * Bounded (about a second) for the untracked-VMA case.
+			 */
+			if (pass < 8)
+				sched_yield();
+			else
+				nanosleep(&(struct timespec){ .tv_nsec = 20000 }, NULL);
 			unmap_mapping_pages(inode, start, end, even_cows);
 		}
 		for (size_t i = 0; i < r.n; i++)
