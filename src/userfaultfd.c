@@ -608,6 +608,19 @@ out_unlock:
 	return ret;
 }
 
+/* The checks every range ioctl starts with, in the kernel's order: a live
+ * context, its mm still there, then the range itself. */
+static int uffd_ctx_range(struct userfaultfd_ctx *ctx, unsigned long start,
+			  unsigned long len, struct mm_struct **mm)
+{
+	if (!ctx)
+		return -EINVAL;
+	*mm = ctx_mm(ctx);
+	if (!*mm)
+		return -ESRCH;
+	return validate_range(*mm, start, len);
+}
+
 int aspace_uffd_unregister(struct aspace_uffd *u, unsigned long start, unsigned long len)
 {
 	struct userfaultfd_ctx *ctx = U(u);
@@ -616,12 +629,7 @@ int aspace_uffd_unregister(struct aspace_uffd *u, unsigned long start, unsigned 
 	unsigned long end;
 	int ret;
 
-	if (!ctx)
-		return -EINVAL;
-	mm = ctx_mm(ctx);
-	if (!mm)
-		return -ESRCH;
-	ret = validate_range(mm, start, len);
+	ret = uffd_ctx_range(ctx, start, len, &mm);
 	if (ret)
 		return ret;
 	end = start + len;
@@ -891,12 +899,7 @@ static int uffd_mfill_ioctl(struct aspace_uffd *u, unsigned long dst, const void
 
 	if (done)
 		*done = 0;
-	if (!ctx)
-		return -EINVAL;
-	mm = ctx_mm(ctx);
-	if (!mm)
-		return -ESRCH;
-	ret = validate_range(mm, dst, len);
+	ret = uffd_ctx_range(ctx, dst, len, &mm);
 	if (ret)
 		return (int)ret;
 	if (kind == MFILL_COPY && !src)
@@ -936,12 +939,7 @@ int aspace_uffd_wake(struct aspace_uffd *u, unsigned long start, unsigned long l
 	struct mm_struct *mm;
 	int ret;
 
-	if (!ctx)
-		return -EINVAL;
-	mm = ctx_mm(ctx);
-	if (!mm)
-		return -ESRCH;
-	ret = validate_range(mm, start, len);
+	ret = uffd_ctx_range(ctx, start, len, &mm);
 	if (ret)
 		return ret;
 	wake_userfault(ctx, start, len);
@@ -1024,12 +1022,7 @@ int aspace_uffd_writeprotect(struct aspace_uffd *u, unsigned long start, unsigne
 	unsigned long end;
 	int ret;
 
-	if (!ctx)
-		return -EINVAL;
-	mm = ctx_mm(ctx);
-	if (!mm)
-		return -ESRCH;
-	ret = validate_range(mm, start, len);
+	ret = uffd_ctx_range(ctx, start, len, &mm);
 	if (ret)
 		return ret;
 	if (mode & ~(ASPACE_UFFDIO_WRITEPROTECT_MODE_WP | ASPACE_UFFDIO_WRITEPROTECT_MODE_DONTWAKE))
@@ -1139,12 +1132,7 @@ int aspace_uffd_move(struct aspace_uffd *u, unsigned long dst, unsigned long src
 
 	if (done)
 		*done = 0;
-	if (!ctx)
-		return -EINVAL;
-	mm = ctx_mm(ctx);
-	if (!mm)
-		return -ESRCH;
-	ret = validate_range(mm, src, len);
+	ret = uffd_ctx_range(ctx, src, len, &mm);
 	if (ret)
 		return (int)ret;
 	ret = validate_range(mm, dst, len);
